@@ -1,0 +1,255 @@
+//! Steps 9-10: weights for bonds, the bonds EMA (Yuma3 with fixed or liquid alpha, and
+//! original Yuma) and dividends.
+
+use std::collections::HashMap;
+
+use crate::epoch::sparse::{Csr, Scratch, normalize};
+use crate::fixed::{I32F32, I64F64, exp_safe, u16_proportion_to_fixed};
+use crate::model::EpochInput;
+
+/// `interpolate_sparse(weights, clipped, n, ratio)`: ratio 0 and 1 return one side as it
+/// is; otherwise `w + ratio * (c - w)` per column, ascending, positive results only.
+pub fn weights_for_bonds(weights: &Csr, clipped: &Csr, ratio: I32F32) -> Csr {
+    if ratio == I32F32::ZERO {
+        return weights.clone();
+    }
+    if ratio == I32F32::ONE {
+        return clipped.clone();
+    }
+    let mut out = Csr::with_capacity(weights.rows(), weights.cols.len());
+    let mut row: Vec<(u16, I32F32)> = Vec::new();
+    for i in 0..weights.rows() {
+        let (wc, wv) = weights.row(i);
+        let (cc, cv) = clipped.row(i);
+        // Clipped rows are weight rows with some entries dropped, in the same order.
+        let mut ci = 0;
+        row.clear();
+        for (&c, &w) in wc.iter().zip(wv) {
+            let clip = if ci < cc.len() && cc[ci] == c {
+                ci += 1;
+                cv[ci - 1]
+            } else {
+                I32F32::ZERO
+            };
+            let v = w.saturating_add(ratio.saturating_mul(clip.saturating_sub(w)));
+            if v > I32F32::ZERO {
+                row.push((c, v));
+            }
+        }
+        row.sort_unstable_by_key(|&(c, _)| c);
+        for &(c, v) in &row {
+            out.push(c, v);
+        }
+        out.end_row();
+    }
+    out
+}
+
+/// Bonds as read for the epoch: every stored entry (column uids >= n included), values
+/// as u16 proportions (Yuma3) or raw u16 (original), minus columns registered at or after
+/// the last tempo.
+pub fn read_bonds(input: &EpochInput, proportion: bool) -> Csr {
+    let n = input.n as usize;
+    let lms = input.last_mechanism_step_block;
+    let last_tempo =
+        if lms == 0 { input.current_block.saturating_sub(input.tempo as u64) } else { lms.saturating_add(1) };
+    let reg = &input.block_at_registration;
+    let mut out = Csr::with_capacity(n, input.bonds.nnz());
+    for i in 0..n {
+        for (j, b) in input.bonds.row_pairs(i) {
+            // A column uid >= n has no registration block: the chain reads it as 0.
+            let registered = reg.get(j as usize).copied().unwrap_or(0);
+            if last_tempo > registered {
+                out.push(j, if proportion { u16_proportion_to_fixed(b) } else { I32F32::from_u16(b) });
+            }
+        }
+        out.end_row();
+    }
+    out
+}
+
+/// Fixed EMA alpha `1 - bonds_moving_average / 1e6` (I64F64 quotient narrowed to I32F32).
+pub fn fixed_alpha(bonds_moving_average: u64) -> I32F32 {
+    let bma = I64F64::saturating_from_u64(bonds_moving_average).safe_div(I64F64::saturating_from_u64(1_000_000));
+    I32F32::ONE.saturating_sub(I32F32::saturating_from_i64f64(bma))
+}
+
+/// `mat_ema_sparse`: `alpha * new + (1 - alpha) * old` per column `< n`, rows ascending,
+/// positive results only.
+pub fn ema_fixed(new: &Csr, old: &Csr, alpha: I32F32, n: usize) -> Csr {
+    let one_minus = I32F32::ONE.saturating_sub(alpha);
+    let mut out = Csr::with_capacity(n, new.cols.len().max(old.cols.len()));
+    let mut acc = Scratch::new(n);
+    for i in 0..n {
+        let (nc, nv) = new.row(i);
+        for (&c, &v) in nc.iter().zip(nv) {
+            if (c as usize) < n {
+                let cell = acc.cell(c);
+                *cell = cell.saturating_add(alpha.saturating_mul(v));
+            }
+        }
+        let (oc, ov) = old.row(i);
+        for (&c, &v) in oc.iter().zip(ov) {
+            if (c as usize) < n {
+                let cell = acc.cell(c);
+                *cell = cell.saturating_add(one_minus.saturating_mul(v));
+            }
+        }
+        acc.touched.sort_unstable();
+        for &c in &acc.touched {
+            let v = acc.vals[c as usize];
+            if v > I32F32::ZERO {
+                out.push(c, v);
+            }
+        }
+        acc.clear();
+        out.end_row();
+    }
+    out
+}
+
+/// Liquid alpha parameters and a memo of `alpha_sigmoid` by its only varying input.
+pub struct LiquidAlpha {
+    low: I32F32,
+    high: I32F32,
+    /// `steepness / -100`, computed once.
+    slope: I32F32,
+    memo: HashMap<i64, I32F32, std::hash::BuildHasherDefault<MulHasher>>,
+}
+
+impl LiquidAlpha {
+    /// Parameters from the input's u16 bounds and i16 steepness.
+    pub fn new(input: &EpochInput) -> Self {
+        Self {
+            low: u16_proportion_to_fixed(input.alpha_low),
+            high: u16_proportion_to_fixed(input.alpha_high),
+            slope: I32F32::saturating_from_int(input.alpha_sigmoid_steepness as i64)
+                .saturating_div(I32F32::saturating_from_int(-100)),
+            memo: HashMap::default(),
+        }
+    }
+
+    /// `alpha_sigmoid(consensus, weight, bond)`.
+    pub fn alpha(&mut self, consensus: I32F32, weight: I32F32, bond: I32F32) -> I32F32 {
+        let clamp01 = |x: I32F32| x.min_of(I32F32::ONE).max_of(I32F32::ZERO);
+        let diff = if weight >= bond {
+            clamp01(weight.saturating_sub(consensus))
+        } else {
+            clamp01(bond.saturating_sub(weight))
+        };
+        let (low, high, slope) = (self.low, self.high, self.slope);
+        *self.memo.entry(diff.0).or_insert_with(|| {
+            let e = exp_safe(slope.saturating_mul(diff.saturating_sub(I32F32::HALF)));
+            let sigmoid = I32F32::ONE.saturating_div(I32F32::ONE.saturating_add(e));
+            let alpha = low.saturating_add(sigmoid.saturating_mul(high.saturating_sub(low)));
+            alpha.min_of(high).max_of(low)
+        })
+    }
+}
+
+/// `mat_ema_alpha_sparse` with `compute_liquid_alpha_values_sparse`: only entries of the
+/// new row are emitted, in its order. The alpha of an entry reads the weight and bond
+/// found by upstream's ascending merge-walk, which sees a row entry only when its uid
+/// exceeds every uid before it in the row; the EMA itself uses the true values.
+pub fn ema_liquid(new: &Csr, old: &Csr, consensus: &[I32F32], la: &mut LiquidAlpha, n: usize) -> Csr {
+    let mut out = Csr::with_capacity(n, new.cols.len());
+    let mut bond = Scratch::new(n);
+    // Bond values the merge-walk sees; zero elsewhere.
+    let mut walk_bond = vec![I32F32::ZERO; n];
+    for i in 0..n {
+        let (oc, ov) = old.row(i);
+        let mut max_seen: i32 = -1;
+        for (&c, &v) in oc.iter().zip(ov) {
+            if (c as usize) < n {
+                *bond.cell(c) = v;
+                if c as i32 > max_seen {
+                    walk_bond[c as usize] = v;
+                }
+            }
+            max_seen = max_seen.max(c as i32);
+        }
+        let (nc, nv) = new.row(i);
+        let mut max_seen: i32 = -1;
+        for (&c, &w) in nc.iter().zip(nv) {
+            let walk_w = if c as i32 > max_seen { w } else { I32F32::ZERO };
+            max_seen = max_seen.max(c as i32);
+            let ci = c as usize;
+            let alpha = la.alpha(consensus[ci], walk_w, walk_bond[ci]);
+            let decayed = if bond.set[ci] { I32F32::ONE.saturating_sub(alpha).saturating_mul(bond.vals[ci]) } else { I32F32::ZERO };
+            let inc = alpha.saturating_mul(w).max_of(I32F32::ZERO);
+            let v = decayed.saturating_add(inc).min_of(I32F32::ONE);
+            if v > I32F32::ZERO {
+                out.push(c, v);
+            }
+        }
+        for &c in &bond.touched {
+            walk_bond[c as usize] = I32F32::ZERO;
+        }
+        bond.clear();
+        out.end_row();
+    }
+    out
+}
+
+/// Yuma3 dividends: `active_stake_i * sum_j norm_b_ij * incentive_j` (column-normalised
+/// bonds, zero products dropped, checked product with the stake), normalised.
+pub fn dividends_yuma3(ema: &Csr, incentive: &[I32F32], active_stake: &[I32F32], n: usize) -> Vec<I32F32> {
+    let mut norm = ema.clone();
+    norm.col_normalize(n);
+    let mut div: Vec<I32F32> = (0..n)
+        .map(|i| {
+            let (cols, vals) = norm.row(i);
+            let total = cols
+                .iter()
+                .zip(vals)
+                .filter_map(|(&c, &v)| incentive.get(c as usize).map(|&x| v.saturating_mul(x)))
+                .fold(I32F32::ZERO, |s, p| s.wrapping_add(p));
+            total.checked_mul(active_stake[i]).unwrap_or(I32F32::ZERO)
+        })
+        .collect();
+    normalize(&mut div);
+    div
+}
+
+/// Original Yuma dividends: `sum_j b_ij * incentive_j` (saturating), normalised.
+pub fn dividends_original(ema: &Csr, incentive: &[I32F32], n: usize) -> Vec<I32F32> {
+    let mut div: Vec<I32F32> = (0..n)
+        .map(|i| {
+            let (cols, vals) = ema.row(i);
+            cols.iter().zip(vals).fold(I32F32::ZERO, |acc, (&c, &v)| {
+                let x = incentive.get(c as usize).copied().unwrap_or(I32F32::ZERO);
+                acc.saturating_add(x.saturating_mul(v))
+            })
+        })
+        .collect();
+    normalize(&mut div);
+    div
+}
+
+/// `row_hadamard_sparse`: each row scaled by its uid's active stake.
+pub fn row_scale(m: &Csr, scale: &[I32F32]) -> Csr {
+    let mut out = m.clone();
+    for (i, &s) in scale.iter().enumerate() {
+        let (a, b) = (out.offsets[i] as usize, out.offsets[i + 1] as usize);
+        out.vals[a..b].iter_mut().for_each(|v| *v = v.saturating_mul(s));
+    }
+    out
+}
+
+/// A multiplicative hasher for the i64 memo keys: one multiply, no SipHash rounds.
+#[derive(Default)]
+pub struct MulHasher(u64);
+
+impl std::hash::Hasher for MulHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i64(&mut self, x: i64) {
+        self.0 = (x as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_right(29);
+    }
+}

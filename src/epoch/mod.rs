@@ -1,0 +1,95 @@
+//! The epoch on the CPU: `epoch_mechanism` step by step (../shared/design/EPOCH.md),
+//! one file per stage, over CSR rows, bit-identical to the chain.
+
+pub mod bonds;
+pub mod consensus;
+pub mod emission;
+pub mod sparse;
+pub mod stake;
+pub mod weights;
+
+use rayon::prelude::*;
+
+use crate::fixed::{I32F32, fixed_proportion_to_u16};
+use crate::model::{EpochInput, EpochOutput, InputError, SparseMatrix};
+use sparse::Csr;
+
+/// Runs one epoch. Validates the input first; never panics on any input.
+pub fn run_epoch(input: &EpochInput) -> Result<EpochOutput, InputError> {
+    input.validate()?;
+    let n = input.n as usize;
+
+    let st = stake::compute(input)?;
+    let w = weights::masked_weights(input, &st.permit);
+
+    let kappa = I32F32::from_u16(input.kappa).safe_div(I32F32::from_u16(u16::MAX));
+    let consensus = consensus::weighted_median(&st.active_stake, &w, n, kappa);
+    let clipped = consensus::clip(&w, &consensus);
+    let trust = clipped.row_sums();
+    let incentive = consensus::incentive(&clipped, &st.active_stake, n);
+
+    let penalty = I32F32::from_u16(input.bonds_penalty).safe_div(I32F32::from_u16(u16::MAX));
+    let wfb = bonds::weights_for_bonds(&w, &clipped, penalty);
+
+    let (dividends, ema) = if input.yuma3 {
+        let old = bonds::read_bonds(input, true);
+        let liquid = input.liquid_alpha && consensus.iter().any(|&c| c != I32F32::ZERO);
+        let ema = if liquid {
+            let mut la = bonds::LiquidAlpha::new(input);
+            bonds::ema_liquid(&wfb, &old, &consensus, &mut la, n)
+        } else {
+            bonds::ema_fixed(&wfb, &old, bonds::fixed_alpha(input.bonds_moving_average), n)
+        };
+        (bonds::dividends_yuma3(&ema, &incentive, &st.active_stake, n), ema)
+    } else {
+        let mut old = bonds::read_bonds(input, false);
+        old.col_normalize(n);
+        let mut delta = bonds::row_scale(&wfb, &st.active_stake);
+        delta.col_normalize(n);
+        let mut ema = bonds::ema_fixed(&delta, &old, bonds::fixed_alpha(input.bonds_moving_average), n);
+        ema.col_normalize(n);
+        let div = bonds::dividends_original(&ema, &incentive, n);
+        ema.col_max_upscale(n);
+        (div, ema)
+    };
+
+    let em = emission::compute(&incentive, &dividends, &st.active_stake, &st.stake, input.emission);
+
+    let to_u16 = |x: &[I32F32]| -> Vec<u16> { x.iter().map(|&v| fixed_proportion_to_u16(v)).collect() };
+    Ok(EpochOutput {
+        active: st.active,
+        stake: st.total.iter().map(|s| s.saturating_to_u64()).collect(),
+        stake_weight: to_u16(&st.stake),
+        consensus: to_u16(&consensus),
+        incentive: to_u16(&incentive),
+        dividend: to_u16(&dividends),
+        validator_trust: to_u16(&trust),
+        bonds: stored_bonds(&ema, &st.new_permit),
+        new_validator_permit: st.new_permit,
+        emission: em.combined,
+        server_emission: em.server,
+        validator_emission: em.validator,
+    })
+}
+
+/// Runs many epochs in parallel on the rayon pool; results in input order.
+pub fn run_batch(inputs: &[EpochInput]) -> Vec<Result<EpochOutput, InputError>> {
+    inputs.par_iter().map(run_epoch).collect()
+}
+
+/// The bond rows persisted: the EMA row as u16 proportions for uids with a new permit,
+/// an empty row for every other uid.
+fn stored_bonds(ema: &Csr, new_permit: &[bool]) -> SparseMatrix {
+    let rows: Vec<Vec<(u16, u16)>> = new_permit
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            if !p {
+                return Vec::new();
+            }
+            let (cols, vals) = ema.row(i);
+            cols.iter().zip(vals).map(|(&c, &v)| (c, fixed_proportion_to_u16(v))).collect()
+        })
+        .collect();
+    SparseMatrix::from_rows(&rows)
+}

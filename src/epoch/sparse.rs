@@ -1,0 +1,171 @@
+//! Sparse I32F32 matrices in CSR form and the row/column operations the epoch applies
+//! to them, each with the exact arithmetic and entry order of its upstream counterpart.
+
+use crate::fixed::I32F32;
+
+/// Sparse matrix of I32F32 in CSR form; rows keep the order their entries were produced in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Csr {
+    /// `offsets[i]..offsets[i + 1]` indexes row i; length rows + 1.
+    pub offsets: Vec<u32>,
+    /// Column uid of each entry.
+    pub cols: Vec<u16>,
+    /// Value of each entry.
+    pub vals: Vec<I32F32>,
+}
+
+impl Csr {
+    /// A matrix with capacity for `rows` rows and `nnz` entries, no rows pushed yet.
+    pub fn with_capacity(rows: usize, nnz: usize) -> Self {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        Self { offsets, cols: Vec::with_capacity(nnz), vals: Vec::with_capacity(nnz) }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// Row `i` as (columns, values).
+    pub fn row(&self, i: usize) -> (&[u16], &[I32F32]) {
+        let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
+        (&self.cols[a..b], &self.vals[a..b])
+    }
+
+    /// Appends one entry to the row being built.
+    pub fn push(&mut self, col: u16, val: I32F32) {
+        self.cols.push(col);
+        self.vals.push(val);
+    }
+
+    /// Closes the row being built.
+    pub fn end_row(&mut self) {
+        self.offsets.push(self.cols.len() as u32);
+    }
+
+    /// Keeps the entries for which `keep(row, col, value)` holds, in order.
+    pub fn filter(&self, mut keep: impl FnMut(usize, u16, I32F32) -> bool) -> Self {
+        let mut out = Self::with_capacity(self.rows(), self.cols.len());
+        for i in 0..self.rows() {
+            let (cols, vals) = self.row(i);
+            for (&c, &v) in cols.iter().zip(vals) {
+                if keep(i, c, v) {
+                    out.push(c, v);
+                }
+            }
+            out.end_row();
+        }
+        out
+    }
+
+    /// `row_sum_sparse`: wrapping row sums.
+    pub fn row_sums(&self) -> Vec<I32F32> {
+        (0..self.rows())
+            .map(|i| self.row(i).1.iter().fold(I32F32::ZERO, |s, &v| s.wrapping_add(v)))
+            .collect()
+    }
+
+    /// `inplace_row_normalize_sparse`: divide each row by its (wrapping) sum when positive.
+    pub fn row_normalize(&mut self) {
+        for i in 0..self.rows() {
+            let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
+            let row = &mut self.vals[a..b];
+            let sum = row.iter().fold(I32F32::ZERO, |s, &v| s.wrapping_add(v));
+            if sum > I32F32::ZERO {
+                row.iter_mut().for_each(|v| *v = v.safe_div(sum));
+            }
+        }
+    }
+
+    /// `inplace_col_normalize_sparse` over `n` columns: saturating column sums (entries of
+    /// columns >= n are left as they are), then divide where the sum is non-zero.
+    pub fn col_normalize(&mut self, n: usize) {
+        let mut sums = vec![I32F32::ZERO; n];
+        for (&c, &v) in self.cols.iter().zip(&self.vals) {
+            if let Some(s) = sums.get_mut(c as usize) {
+                *s = s.saturating_add(v);
+            }
+        }
+        for (&c, v) in self.cols.iter().zip(self.vals.iter_mut()) {
+            if let Some(&s) = sums.get(c as usize)
+                && s != I32F32::ZERO
+            {
+                *v = v.safe_div(s);
+            }
+        }
+    }
+
+    /// `inplace_col_max_upscale_sparse` over `n` columns: divide by the column maximum.
+    pub fn col_max_upscale(&mut self, n: usize) {
+        let mut maxes = vec![I32F32::ZERO; n];
+        for (&c, &v) in self.cols.iter().zip(&self.vals) {
+            if let Some(m) = maxes.get_mut(c as usize)
+                && *m < v
+            {
+                *m = v;
+            }
+        }
+        for (&c, v) in self.cols.iter().zip(self.vals.iter_mut()) {
+            if let Some(&m) = maxes.get(c as usize)
+                && m != I32F32::ZERO
+            {
+                *v = v.safe_div(m);
+            }
+        }
+    }
+}
+
+/// `inplace_normalize`: divide by the (wrapping) sum unless it is zero.
+pub fn normalize(x: &mut [I32F32]) {
+    let sum = wrapping_sum(x);
+    normalize_using_sum(x, sum);
+}
+
+/// `inplace_normalize_using_sum`.
+pub fn normalize_using_sum(x: &mut [I32F32], sum: I32F32) {
+    if sum != I32F32::ZERO {
+        x.iter_mut().for_each(|v| *v = v.safe_div(sum));
+    }
+}
+
+/// Upstream `Iterator::sum` of I32F32 in a release build.
+pub fn wrapping_sum(x: &[I32F32]) -> I32F32 {
+    x.iter().fold(I32F32::ZERO, |s, &v| s.wrapping_add(v))
+}
+
+/// Dense scratch row reused across rows: values by column plus the list of touched columns.
+pub struct Scratch {
+    /// Value per column.
+    pub vals: Vec<I32F32>,
+    /// Whether a column holds a value.
+    pub set: Vec<bool>,
+    /// Columns touched since the last clear.
+    pub touched: Vec<u16>,
+}
+
+impl Scratch {
+    /// A scratch row of `n` columns.
+    pub fn new(n: usize) -> Self {
+        Self { vals: vec![I32F32::ZERO; n], set: vec![false; n], touched: Vec::new() }
+    }
+
+    /// Marks column `c` touched (once) and returns its cell.
+    pub fn cell(&mut self, c: u16) -> &mut I32F32 {
+        let ci = c as usize;
+        if !self.set[ci] {
+            self.set[ci] = true;
+            self.touched.push(c);
+        }
+        &mut self.vals[ci]
+    }
+
+    /// Resets every touched column.
+    pub fn clear(&mut self) {
+        for &c in &self.touched {
+            self.vals[c as usize] = I32F32::ZERO;
+            self.set[c as usize] = false;
+        }
+        self.touched.clear();
+    }
+}

@@ -1,0 +1,37 @@
+//! Step 5: weights as the chain reads them (entries of column uids >= n dropped, storage
+//! order kept), masked and row-normalised.
+
+use crate::epoch::sparse::Csr;
+use crate::fixed::I32F32;
+use crate::model::EpochInput;
+
+/// Reads, masks and row-normalises the weights.
+///
+/// Dropped: rows of uids without a permit; the diagonal except the owner's own
+/// self-weight; outdated entries (`last_update_i <= block_at_registration_j`); with
+/// commit-reveal, entries registered after the row's earliest unexpired commit.
+pub fn masked_weights(input: &EpochInput, permit: &[bool]) -> Csr {
+    let n = input.n as usize;
+    let reg = &input.block_at_registration;
+    let mut out = Csr::with_capacity(n, input.weights.nnz());
+    for i in 0..n {
+        if permit[i] {
+            let updated = input.last_update[i];
+            // No unexpired commit reads as u64::MAX: it masks nothing.
+            let commit = if input.commit_reveal { input.commit_block[i].unwrap_or(u64::MAX) } else { u64::MAX };
+            for (j, w) in input.weights.row_pairs(i) {
+                let ju = j as usize;
+                let keep = ju < n
+                    && (ju != i || input.owner_uid == Some(j))
+                    && updated > reg[ju]
+                    && commit >= reg[ju];
+                if keep {
+                    out.push(j, I32F32::from_u16(w));
+                }
+            }
+        }
+        out.end_row();
+    }
+    out.row_normalize();
+    out
+}

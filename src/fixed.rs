@@ -1,0 +1,483 @@
+//! Fixed-point arithmetic on raw integers, bit-identical to `substrate-fixed` 0.6.0.
+//!
+//! Each type is a `#[repr(transparent)]` newtype over its raw bits, so epochs pack into
+//! flat GPU buffers as they are. Every operation mirrors the upstream one of the same
+//! name: products are exact and floored (arithmetic shift), quotients truncate toward
+//! zero, `saturating_*` clamps to the type's range, `checked_*` returns `None` on
+//! overflow, and `safe_div` returns zero on overflow or a zero divisor. Plain sums
+//! (`Iterator::sum` upstream) wrap, as the chain's release build does.
+//! The WGSL (`kernels/fixed.wgsl`) and CUDA (`kernels/fixed.cuh`) helpers mirror these
+//! functions name for name.
+
+use bytemuck::{Pod, Zeroable};
+
+/// Signed fixed point with 32 integer and 32 fraction bits (`I32F32`), raw bits in an `i64`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Pod, Zeroable)]
+#[repr(transparent)]
+pub struct I32F32(pub i64);
+
+/// Signed fixed point with 64 integer and 64 fraction bits (`I64F64`), raw bits in an `i128`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Pod, Zeroable)]
+#[repr(transparent)]
+pub struct I64F64(pub i128);
+
+/// Signed fixed point with 96 integer and 32 fraction bits (`I96F32`), raw bits in an `i128`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Pod, Zeroable)]
+#[repr(transparent)]
+pub struct I96F32(pub i128);
+
+/// Unsigned fixed point with 96 integer and 32 fraction bits (`U96F32`), raw bits in a `u128`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Pod, Zeroable)]
+#[repr(transparent)]
+pub struct U96F32(pub u128);
+
+/// `e` as the upstream `transcendental::E` constant (I9F23) widened to I32F32.
+const E_I32F32: i64 = 22_802_600 << 9;
+
+impl I32F32 {
+    /// 0.
+    pub const ZERO: Self = Self(0);
+    /// 1.
+    pub const ONE: Self = Self(1 << 32);
+    /// 0.5.
+    pub const HALF: Self = Self(1 << 31);
+    /// Largest value.
+    pub const MAX: Self = Self(i64::MAX);
+    /// Smallest value.
+    pub const MIN: Self = Self(i64::MIN);
+
+    /// `from_num(u16)`: exact.
+    pub const fn from_u16(x: u16) -> Self {
+        Self((x as i64) << 32)
+    }
+
+    /// `saturating_from_num` of an integer: saturates outside the 32 integer bits.
+    pub const fn saturating_from_int(x: i64) -> Self {
+        if x > i32::MAX as i64 {
+            Self::MAX
+        } else if x < i32::MIN as i64 {
+            Self::MIN
+        } else {
+            Self(x << 32)
+        }
+    }
+
+    /// `saturating_from_num(I64F64)`: drops 32 fraction bits (floor), saturates.
+    pub const fn saturating_from_i64f64(x: I64F64) -> Self {
+        Self(clamp_i128_to_i64(x.0 >> 32))
+    }
+
+    /// Saturating addition.
+    pub const fn saturating_add(self, rhs: Self) -> Self {
+        Self(self.0.saturating_add(rhs.0))
+    }
+
+    /// Saturating subtraction.
+    pub const fn saturating_sub(self, rhs: Self) -> Self {
+        Self(self.0.saturating_sub(rhs.0))
+    }
+
+    /// Wrapping addition: upstream `Add`/`Sum` in a release build.
+    pub const fn wrapping_add(self, rhs: Self) -> Self {
+        Self(self.0.wrapping_add(rhs.0))
+    }
+
+    /// Checked addition.
+    pub const fn checked_add(self, rhs: Self) -> Option<Self> {
+        match self.0.checked_add(rhs.0) {
+            Some(v) => Some(Self(v)),
+            None => None,
+        }
+    }
+
+    /// Checked negation.
+    pub const fn checked_neg(self) -> Option<Self> {
+        match self.0.checked_neg() {
+            Some(v) => Some(Self(v)),
+            None => None,
+        }
+    }
+
+    /// Checked multiplication: the exact product, floored to 32 fraction bits.
+    pub const fn checked_mul(self, rhs: Self) -> Option<Self> {
+        let p = (self.0 as i128 * rhs.0 as i128) >> 32;
+        if p > i64::MAX as i128 || p < i64::MIN as i128 {
+            None
+        } else {
+            Some(Self(p as i64))
+        }
+    }
+
+    /// Saturating multiplication.
+    pub const fn saturating_mul(self, rhs: Self) -> Self {
+        match self.checked_mul(rhs) {
+            Some(v) => v,
+            None if (self.0 < 0) != (rhs.0 < 0) => Self::MIN,
+            None => Self::MAX,
+        }
+    }
+
+    /// Checked division: `(a << 32) / b` truncated toward zero; `None` on overflow or `b == 0`.
+    pub const fn checked_div(self, rhs: Self) -> Option<Self> {
+        if rhs.0 == 0 {
+            return None;
+        }
+        let q = ((self.0 as i128) << 32) / rhs.0 as i128;
+        if q > i64::MAX as i128 || q < i64::MIN as i128 {
+            None
+        } else {
+            Some(Self(q as i64))
+        }
+    }
+
+    /// Saturating division (upstream panics on a zero divisor; here it saturates by sign).
+    pub const fn saturating_div(self, rhs: Self) -> Self {
+        match self.checked_div(rhs) {
+            Some(v) => v,
+            None if (self.0 < 0) != (rhs.0 < 0) => Self::MIN,
+            None => Self::MAX,
+        }
+    }
+
+    /// `safe_div`: the quotient, or 0 on overflow or a zero divisor.
+    pub const fn safe_div(self, rhs: Self) -> Self {
+        match self.checked_div(rhs) {
+            Some(v) => v,
+            None => Self::ZERO,
+        }
+    }
+
+    /// `saturating_to_num::<u16>()`: floor, clamped to `0..=u16::MAX`.
+    pub const fn saturating_to_u16(self) -> u16 {
+        let i = self.0 >> 32;
+        if i < 0 {
+            0
+        } else if i > u16::MAX as i64 {
+            u16::MAX
+        } else {
+            i as u16
+        }
+    }
+
+    /// `saturating_to_num::<u64>()`: floor, clamped at 0.
+    pub const fn saturating_to_u64(self) -> u64 {
+        let i = self.0 >> 32;
+        if i < 0 { 0 } else { i as u64 }
+    }
+
+    /// `max` as `Ord::max`.
+    pub const fn max_of(self, rhs: Self) -> Self {
+        if self.0 >= rhs.0 { self } else { rhs }
+    }
+
+    /// `min` as `Ord::min`.
+    pub const fn min_of(self, rhs: Self) -> Self {
+        if self.0 <= rhs.0 { self } else { rhs }
+    }
+}
+
+/// `u16_proportion_to_fixed` / `fixed_to_fixed_u16_proportion` of a u16: `x / 65535`.
+pub const fn u16_proportion_to_fixed(x: u16) -> I32F32 {
+    I32F32::from_u16(x).safe_div(I32F32::from_u16(u16::MAX))
+}
+
+/// `fixed_proportion_to_u16`: `x * 65535`, floored and clamped to u16.
+pub const fn fixed_proportion_to_u16(x: I32F32) -> u16 {
+    x.saturating_mul(I32F32::from_u16(u16::MAX)).saturating_to_u16()
+}
+
+/// `substrate_fixed::transcendental::exp` for I32F32 in and out: a 30-term Taylor
+/// series with checked operations, inverted for negative input.
+pub const fn exp(operand: I32F32) -> Option<I32F32> {
+    if operand.0 == 0 {
+        return Some(I32F32::ONE);
+    }
+    if operand.0 == I32F32::ONE.0 {
+        return Some(I32F32(E_I32F32));
+    }
+    let neg = operand.0 < 0;
+    let x = if neg {
+        match operand.checked_neg() {
+            Some(v) => v,
+            None => return None,
+        }
+    } else {
+        operand
+    };
+    let mut result = match x.checked_add(I32F32::ONE) {
+        Some(v) => v,
+        None => return None,
+    };
+    let mut term = x;
+    let mut i = 2i64;
+    while i < 32 {
+        term = match term.checked_mul(x) {
+            Some(v) => v,
+            None => return None,
+        };
+        // (t << 32) / (i << 32) truncates exactly like t / i.
+        term = I32F32(term.0 / i);
+        result = match result.checked_add(term) {
+            Some(v) => v,
+            None => return None,
+        };
+        if term.0 == 0 {
+            // Every later term is 0 * x / i = 0: the sum is final.
+            break;
+        }
+        i += 1;
+    }
+    if neg {
+        I32F32::ONE.checked_div(result)
+    } else {
+        Some(result)
+    }
+}
+
+/// `exp_safe`: clamps the input to [-20, 20]; an overflowing `exp` gives 0 or `MAX`.
+pub const fn exp_safe(input: I32F32) -> I32F32 {
+    let lo = I32F32::saturating_from_int(-20);
+    let hi = I32F32::saturating_from_int(20);
+    let x = if input.0 < lo.0 {
+        lo
+    } else if input.0 > hi.0 {
+        hi
+    } else {
+        input
+    };
+    match exp(x) {
+        Some(v) => v,
+        None if x.0 <= 0 => I32F32::ZERO,
+        None => I32F32::MAX,
+    }
+}
+
+impl I64F64 {
+    /// 0.
+    pub const ZERO: Self = Self(0);
+    /// Largest value.
+    pub const MAX: Self = Self(i128::MAX);
+    /// Smallest value.
+    pub const MIN: Self = Self(i128::MIN);
+
+    /// `saturating_from_num(u64)`: values of 2^63 and above saturate to `MAX`.
+    pub const fn saturating_from_u64(x: u64) -> Self {
+        if x > i64::MAX as u64 { Self::MAX } else { Self((x as i128) << 64) }
+    }
+
+    /// `saturating_from_num(U96F32)`: saturates at `MAX`.
+    pub const fn saturating_from_u96f32(x: U96F32) -> Self {
+        if x.0 >> 95 != 0 { Self::MAX } else { Self((x.0 as i128) << 32) }
+    }
+
+    /// Saturating addition.
+    pub const fn saturating_add(self, rhs: Self) -> Self {
+        Self(self.0.saturating_add(rhs.0))
+    }
+
+    /// Checked addition (detects the wrap of an upstream release-build `Sum`).
+    pub const fn checked_add(self, rhs: Self) -> Option<Self> {
+        match self.0.checked_add(rhs.0) {
+            Some(v) => Some(Self(v)),
+            None => None,
+        }
+    }
+
+    /// Saturating multiplication: the exact 256-bit product, floored to 64 fraction bits.
+    pub const fn saturating_mul(self, rhs: Self) -> Self {
+        match mul_shr_i128(self.0, rhs.0, 64) {
+            Some(v) => Self(v),
+            None if (self.0 < 0) != (rhs.0 < 0) => Self::MIN,
+            None => Self::MAX,
+        }
+    }
+
+    /// Checked division: `(a << 64) / b` truncated toward zero.
+    pub const fn checked_div(self, rhs: Self) -> Option<Self> {
+        match div_shl_i128(self.0, rhs.0, 64) {
+            Some(v) => Some(Self(v)),
+            None => None,
+        }
+    }
+
+    /// `safe_div`: the quotient, or 0 on overflow or a zero divisor.
+    pub const fn safe_div(self, rhs: Self) -> Self {
+        match self.checked_div(rhs) {
+            Some(v) => v,
+            None => Self::ZERO,
+        }
+    }
+
+    /// `saturating_to_num::<u64>()`: floor, clamped to `0..=u64::MAX`.
+    pub const fn saturating_to_u64(self) -> u64 {
+        let i = self.0 >> 64;
+        if i < 0 {
+            0
+        } else if i > u64::MAX as i128 {
+            u64::MAX
+        } else {
+            i as u64
+        }
+    }
+}
+
+impl I96F32 {
+    /// `saturating_from_num(I32F32)`: exact (same fraction bits).
+    pub const fn from_i32f32(x: I32F32) -> Self {
+        Self(x.0 as i128)
+    }
+
+    /// `saturating_from_num(u64)`: exact.
+    pub const fn from_u64(x: u64) -> Self {
+        Self((x as i128) << 32)
+    }
+
+    /// Saturating multiplication: the exact 256-bit product, floored to 32 fraction bits.
+    pub const fn saturating_mul(self, rhs: Self) -> Self {
+        match mul_shr_i128(self.0, rhs.0, 32) {
+            Some(v) => Self(v),
+            None if (self.0 < 0) != (rhs.0 < 0) => Self(i128::MIN),
+            None => Self(i128::MAX),
+        }
+    }
+
+    /// `saturating_to_num::<u64>()`: floor, clamped to `0..=u64::MAX`.
+    pub const fn saturating_to_u64(self) -> u64 {
+        let i = self.0 >> 32;
+        if i < 0 {
+            0
+        } else if i > u64::MAX as i128 {
+            u64::MAX
+        } else {
+            i as u64
+        }
+    }
+}
+
+impl U96F32 {
+    /// `saturating_from_num(u64)`: exact.
+    pub const fn from_u64(x: u64) -> Self {
+        Self((x as u128) << 32)
+    }
+
+    /// Checked division: `(a << 32) / b` truncated.
+    pub const fn checked_div(self, rhs: Self) -> Option<Self> {
+        if rhs.0 == 0 {
+            return None;
+        }
+        let (hi, lo) = (self.0 >> 96, self.0 << 32);
+        if hi >= rhs.0 {
+            return None;
+        }
+        Some(Self(div_u256_by_u128(hi, lo, rhs.0)))
+    }
+
+    /// `safe_div`: the quotient, or 0 on overflow or a zero divisor.
+    pub const fn safe_div(self, rhs: Self) -> Self {
+        match self.checked_div(rhs) {
+            Some(v) => v,
+            None => Self(0),
+        }
+    }
+}
+
+const fn clamp_i128_to_i64(x: i128) -> i64 {
+    if x > i64::MAX as i128 {
+        i64::MAX
+    } else if x < i64::MIN as i128 {
+        i64::MIN
+    } else {
+        x as i64
+    }
+}
+
+/// Full 256-bit product of two u128, as (high, low).
+const fn mul_u128_wide(a: u128, b: u128) -> (u128, u128) {
+    const M: u128 = u64::MAX as u128;
+    let (a1, a0) = (a >> 64, a & M);
+    let (b1, b0) = (b >> 64, b & M);
+    let p00 = a0 * b0;
+    let p01 = a0 * b1;
+    let p10 = a1 * b0;
+    let p11 = a1 * b1;
+    // Middle column: carries fit since each term is below 2^64.
+    let mid = (p00 >> 64) + (p01 & M) + (p10 & M);
+    let lo = (p00 & M) | (mid << 64);
+    let hi = p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64);
+    (hi, lo)
+}
+
+/// `(a * b) >> shift` (arithmetic, i.e. floored) in 256 bits; `None` when it does not fit i128.
+const fn mul_shr_i128(a: i128, b: i128, shift: u32) -> Option<i128> {
+    let (mut hi, mut lo) = mul_u128_wide(a.unsigned_abs(), b.unsigned_abs());
+    if (a < 0) != (b < 0) && (hi | lo) != 0 {
+        // Two's complement negation of the 256-bit magnitude.
+        lo = (!lo).wrapping_add(1);
+        hi = if lo == 0 { (!hi).wrapping_add(1) } else { !hi };
+    }
+    let res_lo = (lo >> shift) | (hi << (128 - shift));
+    let res_hi = (hi as i128) >> shift;
+    let sign_ext = if (res_lo as i128) < 0 { -1 } else { 0 };
+    if res_hi == sign_ext { Some(res_lo as i128) } else { None }
+}
+
+/// `(a << shift) / b` truncated toward zero in 256 bits; `None` on overflow or `b == 0`.
+const fn div_shl_i128(a: i128, b: i128, shift: u32) -> Option<i128> {
+    if b == 0 {
+        return None;
+    }
+    let ua = a.unsigned_abs();
+    let ub = b.unsigned_abs();
+    let (hi, lo) = (ua >> (128 - shift), ua << shift);
+    if hi >= ub {
+        return None;
+    }
+    let q = div_u256_by_u128(hi, lo, ub);
+    if (a < 0) != (b < 0) {
+        if q > 1u128 << 127 { None } else { Some((q as i128).wrapping_neg()) }
+    } else if q > i128::MAX as u128 {
+        None
+    } else {
+        Some(q as i128)
+    }
+}
+
+/// `(hi:lo) / d` for `hi < d` (so the quotient fits a u128), by 64-bit digits.
+const fn div_u256_by_u128(hi: u128, lo: u128, d: u128) -> u128 {
+    const M: u128 = u64::MAX as u128;
+    if d >> 64 == 0 {
+        // Remainders stay below d < 2^64, so every partial numerator fits a u128.
+        let n1 = (hi << 64) | (lo >> 64);
+        let q1 = n1 / d;
+        let n0 = ((n1 % d) << 64) | (lo & M);
+        return (q1 << 64) | (n0 / d);
+    }
+    // Normalise so the divisor's top bit is set (Knuth D: estimates are off by at most 2).
+    let s = d.leading_zeros();
+    let d = d << s;
+    let (hi, lo) = if s == 0 { (hi, lo) } else { ((hi << s) | (lo >> (128 - s)), lo << s) };
+    let (q1, r1) = div_digit(hi, (lo >> 64) as u64, d);
+    let (q0, _) = div_digit(r1, lo as u64, d);
+    ((q1 as u128) << 64) | q0 as u128
+}
+
+/// One quotient digit of `(top:next) / d` with `top < d` and `d` normalised: (digit, remainder).
+const fn div_digit(top: u128, next: u64, d: u128) -> (u64, u128) {
+    let d1 = d >> 64;
+    let mut qhat = top / d1;
+    if qhat > u64::MAX as u128 {
+        qhat = u64::MAX as u128;
+    }
+    // Numerator as 256 bits: (top >> 64 : (top << 64) | next).
+    let (nh, nl) = (top >> 64, (top << 64) | next as u128);
+    let (mut ph, mut pl) = mul_u128_wide(qhat, d);
+    while ph > nh || (ph == nh && pl > nl) {
+        qhat -= 1;
+        let (npl, borrow) = pl.overflowing_sub(d);
+        pl = npl;
+        if borrow {
+            ph -= 1;
+        }
+    }
+    (qhat as u64, nl.wrapping_sub(pl))
+}

@@ -1,0 +1,9 @@
+//! yuma: Bittensor's Yuma consensus epoch computed off-chain, bit-identical to the chain.
+//!
+//! Floors, each using only those below it: [`fixed`] (fixed-point arithmetic on raw
+//! integers), [`model`] (inputs, outputs, validation), [`epoch`] (the CPU epoch) and
+//! [`example`] (a built-in realistic subnet).
+
+pub mod epoch;
+pub mod fixed;
+pub mod model;
