@@ -7,3 +7,4 @@
 pub mod epoch;
 pub mod fixed;
 pub mod model;
+pub mod backend;

@@ -1,0 +1,65 @@
+//! Backends: one trait that runs a batch of epochs, with CPU, wgpu and CUDA
+//! implementations. Nothing above this floor knows which one runs.
+
+pub mod cpu;
+pub mod pack;
+
+use thiserror::Error;
+
+use crate::model::{EpochInput, EpochOutput, InputError};
+
+/// One epoch's result: its output, or why its input was rejected.
+pub type EpochResult = Result<EpochOutput, InputError>;
+
+/// A failure of the backend itself (not of one epoch's input).
+#[derive(Debug, Error)]
+pub enum BackendError {
+    /// The requested backend cannot run here.
+    #[error("{backend} unavailable: {reason}")]
+    Unavailable {
+        /// Backend name.
+        backend: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The device failed while running a batch.
+    #[error("{backend} failed: {reason}")]
+    Device {
+        /// Backend name.
+        backend: &'static str,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Which backend to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// CUDA, else a hardware wgpu adapter, else the CPU.
+    Auto,
+    /// The CPU path (rayon across epochs).
+    Cpu,
+    /// wgpu compute kernels (any Vulkan/Metal/DX12 adapter, software ones included).
+    Wgpu,
+    /// CUDA kernels via NVRTC.
+    Cuda,
+}
+
+/// Runs batches of epochs.
+pub trait Backend: Send + Sync {
+    /// Short name and device, e.g. `cpu (16 threads)`.
+    fn describe(&self) -> String;
+
+    /// Runs every epoch of `inputs`; results in input order. An invalid input fails only
+    /// its own epoch; a device failure fails the whole batch.
+    fn run_batch(&self, inputs: &[EpochInput]) -> Result<Vec<EpochResult>, BackendError>;
+}
+
+/// Opens the backend `kind` names (`Auto` falls back down the list).
+pub fn open(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError> {
+    match kind {
+        BackendKind::Cpu | BackendKind::Auto => Ok(Box::new(cpu::CpuBackend::new())),
+        BackendKind::Wgpu => Err(BackendError::Unavailable { backend: "wgpu", reason: "not built yet".into() }),
+        BackendKind::Cuda => Err(BackendError::Unavailable { backend: "cuda", reason: "not built yet".into() }),
+    }
+}
