@@ -3,6 +3,7 @@
 
 pub mod cpu;
 pub mod pack;
+pub mod wgpu;
 
 use thiserror::Error;
 
@@ -58,8 +59,16 @@ pub trait Backend: Send + Sync {
 /// Opens the backend `kind` names (`Auto` falls back down the list).
 pub fn open(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError> {
     match kind {
-        BackendKind::Cpu | BackendKind::Auto => Ok(Box::new(cpu::CpuBackend::new())),
-        BackendKind::Wgpu => Err(BackendError::Unavailable { backend: "wgpu", reason: "not built yet".into() }),
+        BackendKind::Cpu => Ok(Box::new(cpu::CpuBackend::new())),
+        // Explicitly asked for: a software adapter (lavapipe) will do.
+        BackendKind::Wgpu => Ok(Box::new(wgpu::WgpuBackend::new(true)?)),
+        BackendKind::Auto => match wgpu::WgpuBackend::new(false) {
+            Ok(b) => Ok(Box::new(b)),
+            Err(e) => {
+                tracing::info!("auto: {e}; using the CPU");
+                Ok(Box::new(cpu::CpuBackend::new()))
+            }
+        },
         BackendKind::Cuda => Err(BackendError::Unavailable { backend: "cuda", reason: "not built yet".into() }),
     }
 }

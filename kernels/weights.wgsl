@@ -1,0 +1,52 @@
+// Step 5 (src/epoch/weights.rs): weights as the chain reads them, masked and
+// row-normalised. One thread per uid row; entries keep their storage order.
+
+@compute @workgroup_size(64)
+fn masked_weights(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let u = gid.x;
+    if u >= P.n_uids {
+        return;
+    }
+    let e = uw[P.uid_epoch + u];
+    let n = hdr(e, H_N);
+    let ub = hdr(e, H_UID_BASE);
+    let i = u - ub;
+    let out0 = uw[P.w_off + u + e];
+    var len = 0u;
+    if uw[P.permit + u] != 0u {
+        let flags = hdr(e, H_FLAGS);
+        let has_owner = (flags & FLAG_HAS_OWNER) != 0u;
+        let owner = hdr(e, H_OWNER);
+        let updated = ld_u(P.lu, u);
+        // No unexpired commit reads as u64::MAX: it masks nothing.
+        var commit = vec2<u32>(0xffffffffu, 0xffffffffu);
+        if (flags & FLAG_COMMIT_REVEAL) != 0u {
+            commit = ld_u(P.commit, u);
+        }
+        let end = uw[P.w_off + u + e + 1u];
+        for (var k = out0; k < end; k++) {
+            let j = ww[P.w_cols + k];
+            if j >= n {
+                continue;
+            }
+            let reg = ld_u(P.reg, ub + j);
+            let keep = (j != i || (has_owner && owner == j)) && lt_u64(reg, updated) && !lt_u64(commit, reg);
+            if keep {
+                ww[P.mw_cols + out0 + len] = j;
+                st_w(P.mw_vals, out0 + len, i32f32_from_u16(ww[P.w_vals + k]));
+                len++;
+            }
+        }
+    }
+    uw[P.mw_len + u] = len;
+    // inplace_row_normalize_sparse: divide by the wrapping sum when it is positive.
+    var sum = I32F32_ZERO;
+    for (var k = 0u; k < len; k++) {
+        sum = i32f32_wrapping_add(sum, ld_w(P.mw_vals, out0 + k));
+    }
+    if lt_i64(I32F32_ZERO, sum) {
+        for (var k = 0u; k < len; k++) {
+            st_w(P.mw_vals, out0 + k, i32f32_safe_div(ld_w(P.mw_vals, out0 + k), sum));
+        }
+    }
+}
