@@ -360,11 +360,20 @@ fn scr_find(base: u32, len: u32, c: u32) -> i32 {
     return -1;
 }
 
-// mat_ema_alpha_sparse with liquid alpha: entries of the new row only, in its order.
-// The alpha reads the weight and bond upstream's ascending merge-walk sees (an entry
-// counts only when its uid exceeds every uid before it in its row).
-fn ema_liquid_row(u: u32, e: u32, n: u32) {
-    let ub = hdr(e, H_UID_BASE);
+// Liquid alpha, first pass (one thread per row): for each entry of the new row, the
+// weight and bond upstream's ascending merge-walk sees (an entry counts only when its uid
+// exceeds every uid before it in its row), and the true bond the EMA decays.
+@compute @workgroup_size(64)
+fn liquid_walk(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let u = gid.x;
+    if u >= P.n_uids {
+        return;
+    }
+    let e = uw[P.uid_epoch + u];
+    if uw[P.estate + e * ES_WORDS + ES_LIQUID] == 0u {
+        return;
+    }
+    let n = hdr(e, H_N);
     let ob = uw[P.ob_off + u + e];
     let bstart = uw[P.b_off + u + e];
     let blen = uw[P.old_len + u];
@@ -384,12 +393,11 @@ fn ema_liquid_row(u: u32, e: u32, n: u32) {
     scr_sort(ob, m);
     let wstart = uw[P.w_off + u + e];
     let wlen = uw[P.wfb_len + u];
-    var out = 0u;
     max_seen = -1;
     for (var k = wstart; k < wstart + wlen; k++) {
         let c = ww[P.wfb_cols + k];
         let w = ld_w(P.wfb_vals, k);
-        let walk_w = select(I32F32_ZERO, w, i32(c) > max_seen);
+        st_w(P.la_walk_w, k, select(I32F32_ZERO, w, i32(c) > max_seen));
         max_seen = max(max_seen, i32(c));
         let at = scr_find(ob, m, c);
         var bond = I32F32_ZERO;
@@ -400,15 +408,51 @@ fn ema_liquid_row(u: u32, e: u32, n: u32) {
                 walk_bond = bond;
             }
         }
-        let alpha = alpha_sigmoid(e, ld_u(P.cons, ub + c), walk_w, walk_bond);
+        st_w(P.la_walk_b, k, walk_bond);
+        st_w(P.la_bond, k, bond);
+        ww[P.la_set + k] = select(0u, 1u, at >= 0);
+    }
+}
+
+// Liquid alpha, second pass (one thread per weight entry): alpha_sigmoid of the entry's
+// consensus, walk weight and walk bond, written over the walk weight.
+@compute @workgroup_size(64)
+fn liquid_alpha(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let k = gid.x;
+    if k >= P.n_entries {
+        return;
+    }
+    let u = ww[P.w_row + k];
+    let e = uw[P.uid_epoch + u];
+    if uw[P.estate + e * ES_WORDS + ES_LIQUID] == 0u {
+        return;
+    }
+    let start = uw[P.w_off + u + e];
+    if k - start >= uw[P.wfb_len + u] {
+        return;
+    }
+    let c = ww[P.wfb_cols + k];
+    let cons = ld_u(P.cons, hdr(e, H_UID_BASE) + c);
+    st_w(P.la_walk_w, k, alpha_sigmoid(e, cons, ld_w(P.la_walk_w, k), ld_w(P.la_walk_b, k)));
+}
+
+// mat_ema_alpha_sparse with liquid alpha: entries of the new row only, in its order.
+fn ema_liquid_row(u: u32, e: u32) {
+    let ob = uw[P.ob_off + u + e];
+    let wstart = uw[P.w_off + u + e];
+    let wlen = uw[P.wfb_len + u];
+    var out = 0u;
+    for (var k = wstart; k < wstart + wlen; k++) {
+        let w = ld_w(P.wfb_vals, k);
+        let alpha = ld_w(P.la_walk_w, k);
         var decayed = I32F32_ZERO;
-        if at >= 0 {
-            decayed = i32f32_saturating_mul(i32f32_saturating_sub(I32F32_ONE, alpha), bond);
+        if ww[P.la_set + k] != 0u {
+            decayed = i32f32_saturating_mul(i32f32_saturating_sub(I32F32_ONE, alpha), ld_w(P.la_bond, k));
         }
         let inc = i32f32_max_of(i32f32_saturating_mul(alpha, w), I32F32_ZERO);
         let v = i32f32_min_of(i32f32_saturating_add(decayed, inc), I32F32_ONE);
         if lt_i64(I32F32_ZERO, v) {
-            bw[P.ema_cols + ob + out] = c;
+            bw[P.ema_cols + ob + out] = ww[P.wfb_cols + k];
             st_b(P.ema_vals, ob + out, v);
             out++;
         }
@@ -469,8 +513,8 @@ fn ema(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let e = uw[P.uid_epoch + u];
     let n = hdr(e, H_N);
-    if uw[P.estate + e * ES_WORDS + 5u] != 0u {
-        ema_liquid_row(u, e, n);
+    if uw[P.estate + e * ES_WORDS + ES_LIQUID] != 0u {
+        ema_liquid_row(u, e);
     } else {
         ema_fixed_row(u, e, n);
     }
@@ -528,9 +572,9 @@ fn dividends(@builtin(global_invocation_id) gid: vec3<u32>) {
     st_u(P.div, u, d);
 }
 
-// Per epoch: dividends normalised (inplace_normalize).
+// Per epoch: the dividends' wrapping sum (inplace_normalize, first half).
 @compute @workgroup_size(64)
-fn dividends_normalize(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn dividends_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
     let e = gid.x;
     if e >= P.n_epochs {
         return;
@@ -541,14 +585,27 @@ fn dividends_normalize(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = 0u; i < n; i++) {
         sum = i32f32_wrapping_add(sum, ld_u(P.div, ub + i));
     }
-    for (var i = 0u; i < n; i++) {
-        var d = ld_u(P.div, ub + i);
-        if !is_zero64(sum) {
-            d = i32f32_safe_div(d, sum);
-        }
-        st_u(P.div, ub + i, d);
-        uw[P.out_div + ub + i] = fixed_proportion_to_u16(d);
+    let es = P.estate + e * ES_WORDS;
+    uw[es + ES_DIV_SUM] = sum.x;
+    uw[es + ES_DIV_SUM + 1u] = sum.y;
+}
+
+// Per uid: the dividend divided by the sum unless it is zero.
+@compute @workgroup_size(64)
+fn dividends_normalize(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let u = gid.x;
+    if u >= P.n_uids {
+        return;
     }
+    let e = uw[P.uid_epoch + u];
+    let es = P.estate + e * ES_WORDS;
+    let sum = vec2<u32>(uw[es + ES_DIV_SUM], uw[es + ES_DIV_SUM + 1u]);
+    var d = ld_u(P.div, u);
+    if !is_zero64(sum) {
+        d = i32f32_safe_div(d, sum);
+    }
+    st_u(P.div, u, d);
+    uw[P.out_div + u] = fixed_proportion_to_u16(d);
 }
 
 // The stored bond rows: the EMA row as u16 proportions for uids with a new permit,

@@ -6,7 +6,8 @@
 // it. Cumulative stakes are sums of normalised, non-negative stakes (at most 1), so
 // they are exact whatever the order of equal scores.
 
-// Per epoch: positive active stakes re-normalised, their sum, minority and count.
+// Per epoch: the wrapping sum and count of positive active stakes. Per-epoch kernels
+// only sum; divisions run one thread per uid.
 @compute @workgroup_size(64)
 fn median_prepare(@builtin(global_invocation_id) gid: vec3<u32>) {
     let e = gid.x;
@@ -24,27 +25,53 @@ fn median_prepare(@builtin(global_invocation_id) gid: vec3<u32>) {
             k++;
         }
     }
+    let es = P.estate + e * ES_WORDS;
+    uw[es + ES_POS_SUM] = sum.x;
+    uw[es + ES_POS_SUM + 1u] = sum.y;
+    uw[es + ES_K] = k;
+}
+
+// Per uid: positive active stake re-normalised (0 for the other rows).
+@compute @workgroup_size(64)
+fn median_use_stake(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let u = gid.x;
+    if u >= P.n_uids {
+        return;
+    }
+    let e = uw[P.uid_epoch + u];
+    let es = P.estate + e * ES_WORDS;
+    let sum = vec2<u32>(uw[es + ES_POS_SUM], uw[es + ES_POS_SUM + 1u]);
+    var s = ld_u(P.astake, u);
+    if lt_i64(I32F32_ZERO, s) {
+        if !is_zero64(sum) {
+            s = i32f32_safe_div(s, sum);
+        }
+    } else {
+        s = I32F32_ZERO;
+    }
+    st_u(P.use_stake, u, s);
+}
+
+// Per epoch: the re-normalised stakes' sum and the minority threshold.
+@compute @workgroup_size(64)
+fn median_minority(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let e = gid.x;
+    if e >= P.n_epochs {
+        return;
+    }
+    let n = hdr(e, H_N);
+    let ub = hdr(e, H_UID_BASE);
     var stake_sum = I32F32_ZERO;
     for (var i = 0u; i < n; i++) {
-        var s = ld_u(P.astake, ub + i);
-        if lt_i64(I32F32_ZERO, s) {
-            if !is_zero64(sum) {
-                s = i32f32_safe_div(s, sum);
-            }
-        } else {
-            s = I32F32_ZERO;
-        }
-        st_u(P.use_stake, ub + i, s);
-        stake_sum = i32f32_wrapping_add(stake_sum, s);
+        stake_sum = i32f32_wrapping_add(stake_sum, ld_u(P.use_stake, ub + i));
     }
     let kappa = u16_proportion_to_fixed(hdr(e, H_KAPPA));
     let es = P.estate + e * ES_WORDS;
-    uw[es] = stake_sum.x;
-    uw[es + 1u] = stake_sum.y;
+    uw[es + ES_STAKE_SUM] = stake_sum.x;
+    uw[es + ES_STAKE_SUM + 1u] = stake_sum.y;
     let minority = i32f32_saturating_sub(stake_sum, kappa);
-    uw[es + 2u] = minority.x;
-    uw[es + 3u] = minority.y;
-    uw[es + 4u] = k;
+    uw[es + ES_MINORITY] = minority.x;
+    uw[es + ES_MINORITY + 1u] = minority.y;
 }
 
 // Counts the staked rows' entries per column.
@@ -171,9 +198,9 @@ fn median_solve(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let e = uw[P.uid_epoch + u];
     let es = P.estate + e * ES_WORDS;
-    let stake_sum = vec2<u32>(uw[es], uw[es + 1u]);
-    let minority = vec2<u32>(uw[es + 2u], uw[es + 3u]);
-    let k = uw[es + 4u];
+    let stake_sum = vec2<u32>(uw[es + ES_STAKE_SUM], uw[es + ES_STAKE_SUM + 1u]);
+    let minority = vec2<u32>(uw[es + ES_MINORITY], uw[es + ES_MINORITY + 1u]);
+    let k = uw[es + ES_K];
     var median = I32F32_ZERO;
     let base = uw[P.col_start + u];
     let len = atomicLoad(&acc[P.a_count + u]);
@@ -249,9 +276,9 @@ fn clip(@builtin(global_invocation_id) gid: vec3<u32>) {
     uw[P.out_trust + u] = fixed_proportion_to_u16(trust);
 }
 
-// Per epoch: ranks normalised into incentive; whether liquid alpha applies.
+// Per epoch: the ranks' wrapping sum; whether liquid alpha applies.
 @compute @workgroup_size(64)
-fn incentive(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn incentive_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
     let e = gid.x;
     if e >= P.n_epochs {
         return;
@@ -264,15 +291,28 @@ fn incentive(@builtin(global_invocation_id) gid: vec3<u32>) {
         sum = i32f32_wrapping_add(sum, acc_load96(P.a_rank + 3u * (ub + i)));
         any_cons = any_cons || !is_zero64(ld_u(P.cons, ub + i));
     }
-    for (var i = 0u; i < n; i++) {
-        var r = acc_load96(P.a_rank + 3u * (ub + i));
-        if !is_zero64(sum) {
-            r = i32f32_safe_div(r, sum);
-        }
-        st_u(P.inc, ub + i, r);
-        uw[P.out_inc + ub + i] = fixed_proportion_to_u16(r);
-    }
+    let es = P.estate + e * ES_WORDS;
+    uw[es + ES_RANK_SUM] = sum.x;
+    uw[es + ES_RANK_SUM + 1u] = sum.y;
     let flags = hdr(e, H_FLAGS);
     let liquid = (flags & FLAG_YUMA3) != 0u && (flags & FLAG_LIQUID_ALPHA) != 0u && any_cons;
-    uw[P.estate + e * ES_WORDS + 5u] = select(0u, 1u, liquid);
+    uw[es + ES_LIQUID] = select(0u, 1u, liquid);
+}
+
+// Per uid: rank normalised into incentive.
+@compute @workgroup_size(64)
+fn incentive(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let u = gid.x;
+    if u >= P.n_uids {
+        return;
+    }
+    let e = uw[P.uid_epoch + u];
+    let es = P.estate + e * ES_WORDS;
+    let sum = vec2<u32>(uw[es + ES_RANK_SUM], uw[es + ES_RANK_SUM + 1u]);
+    var r = acc_load96(P.a_rank + 3u * u);
+    if !is_zero64(sum) {
+        r = i32f32_safe_div(r, sum);
+    }
+    st_u(P.inc, u, r);
+    uw[P.out_inc + u] = fixed_proportion_to_u16(r);
 }

@@ -1,19 +1,16 @@
 // Step 11 (src/epoch/emission.rs): server, validator and combined emission in rao.
-// One thread per epoch: three O(n) passes around one wrapping sum.
+// One thread per epoch sums; one thread per uid divides and converts.
 
-fn to_rao(u: u32, base: u32, x: vec2<u32>, rao: vec2<u32>) {
-    st_u(base, u, i96f32_mul_to_u64(x, rao));
-}
-
+// Per epoch: the wrapping sum of incentive + dividend, and whether active stake is all
+// zero (the validators' fallback).
 @compute @workgroup_size(64)
-fn emission(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn emission_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
     let e = gid.x;
     if e >= P.n_epochs {
         return;
     }
     let n = hdr(e, H_N);
     let ub = hdr(e, H_UID_BASE);
-    let rao = hdr64(e, H_EMISSION);
     var sum = I32F32_ZERO;
     var astake_sum = I32F32_ZERO;
     for (var i = 0u; i < n; i++) {
@@ -21,23 +18,37 @@ fn emission(@builtin(global_invocation_id) gid: vec3<u32>) {
         sum = i32f32_wrapping_add(sum, i32f32_saturating_add(ld_u(P.inc, u), ld_u(P.div, u)));
         astake_sum = i32f32_wrapping_add(astake_sum, ld_u(P.astake, u));
     }
-    let fallback_stake = is_zero64(astake_sum);
-    for (var i = 0u; i < n; i++) {
-        let u = ub + i;
-        var server = ld_u(P.inc, u);
-        var validator = ld_u(P.div, u);
-        var combined = i32f32_saturating_add(server, validator);
-        if !is_zero64(sum) {
-            server = i32f32_safe_div(server, sum);
-            validator = i32f32_safe_div(validator, sum);
-            combined = i32f32_safe_div(combined, sum);
-        } else {
-            // Nothing earned: validators are paid by active stake, or by stake.
-            validator = select(ld_u(P.astake, u), ld_u(P.stake, u), fallback_stake);
-            combined = validator;
-        }
-        to_rao(u, P.out_em, combined, rao);
-        to_rao(u, P.out_srv, server, rao);
-        to_rao(u, P.out_val, validator, rao);
+    let es = P.estate + e * ES_WORDS;
+    uw[es + ES_EM_SUM] = sum.x;
+    uw[es + ES_EM_SUM + 1u] = sum.y;
+    uw[es + ES_ASTAKE_ZERO] = select(0u, 1u, is_zero64(astake_sum));
+}
+
+// Per uid: shares normalised by the sum (or the stake fallback), times the emission in
+// I96F32, truncated to u64.
+@compute @workgroup_size(64)
+fn emission(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let u = gid.x;
+    if u >= P.n_uids {
+        return;
     }
+    let e = uw[P.uid_epoch + u];
+    let es = P.estate + e * ES_WORDS;
+    let sum = vec2<u32>(uw[es + ES_EM_SUM], uw[es + ES_EM_SUM + 1u]);
+    let rao = hdr64(e, H_EMISSION);
+    var server = ld_u(P.inc, u);
+    var validator = ld_u(P.div, u);
+    var combined = i32f32_saturating_add(server, validator);
+    if !is_zero64(sum) {
+        server = i32f32_safe_div(server, sum);
+        validator = i32f32_safe_div(validator, sum);
+        combined = i32f32_safe_div(combined, sum);
+    } else {
+        // Nothing earned: validators are paid by active stake, or by stake.
+        validator = select(ld_u(P.astake, u), ld_u(P.stake, u), uw[es + ES_ASTAKE_ZERO] != 0u);
+        combined = validator;
+    }
+    st_u(P.out_em, u, i96f32_mul_to_u64(combined, rao));
+    st_u(P.out_srv, u, i96f32_mul_to_u64(server, rao));
+    st_u(P.out_val, u, i96f32_mul_to_u64(validator, rao));
 }

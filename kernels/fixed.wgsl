@@ -174,11 +174,12 @@ fn i32f32_saturating_mul(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
 // 128 bits. The remainder stays below 2^65, so three limbs hold it.
 fn div_u128_by_u64(n: vec4<u32>, d: vec2<u32>) -> vec4<u32> {
     var top = -1;
-    for (var l = 3; l >= 0; l--) {
+    var l = 3;
+    while top < 0 && l >= 0 {
         if n[l] != 0u {
             top = l * 32 + i32(firstLeadingBit(n[l]));
-            break;
         }
+        l--;
     }
     var q = vec4<u32>(0u);
     var r = vec3<u32>(0u);
@@ -253,7 +254,8 @@ fn div_i64_by_small(a: vec2<u32>, i: u32) -> vec2<u32> {
 }
 
 // substrate-fixed `exp`: 30-term Taylor series with checked operations, inverted for
-// negative input.
+// negative input. Early exits leave the loop through its condition, never by `return`
+// inside it (Mesa 22 lavapipe mis-compiles a return from a loop in an inlined call).
 fn exp(operand: vec2<u32>) -> Checked {
     if is_zero64(operand) {
         return Checked(true, I32F32_ONE);
@@ -262,33 +264,27 @@ fn exp(operand: vec2<u32>) -> Checked {
         return Checked(true, E_I32F32);
     }
     let neg = is_neg(operand);
-    var x = operand;
-    if neg {
-        let c = i32f32_checked_neg(operand);
-        if !c.ok {
-            return c;
-        }
-        x = c.v;
-    }
+    let x = select(operand, wrapping_neg64(operand), neg);
+    // Only i64::MIN fails the checked negation.
+    var ok = !(neg && all(operand == I32F32_MIN));
     var result = i32f32_checked_add(x, I32F32_ONE);
-    if !result.ok {
-        return result;
-    }
+    ok = ok && result.ok;
     var term = x;
-    for (var i = 2u; i < 32u; i++) {
+    var i = 2u;
+    var done = false;
+    while ok && !done && i < 32u {
         let m = i32f32_checked_mul(term, x);
-        if !m.ok {
-            return m;
-        }
+        ok = m.ok;
         // (t << 32) / (i << 32) truncates exactly like t / i.
         term = div_i64_by_small(m.v, i);
         result = i32f32_checked_add(result.v, term);
-        if !result.ok {
-            return result;
-        }
-        if is_zero64(term) {
-            break;
-        }
+        ok = ok && result.ok;
+        // Every later term is 0 * x / i = 0: the sum is final.
+        done = is_zero64(term);
+        i++;
+    }
+    if !ok {
+        return Checked(false, I32F32_ZERO);
     }
     if neg {
         return i32f32_checked_div(I32F32_ONE, result.v);

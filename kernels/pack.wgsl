@@ -7,6 +7,7 @@
 struct Params {
     n_epochs: u32,
     n_uids: u32,
+    n_entries: u32,
     // Matrix selection for the generic column kernels: where its row offsets, row
     // lengths, columns and values live, and which buffer holds its entries (0 ww, 1 bw).
     m_off: u32,
@@ -56,6 +57,11 @@ struct Params {
     wfb_cols: u32,
     wfb_vals: u32,
     cells: u32,
+    w_row: u32,
+    la_walk_w: u32,
+    la_walk_b: u32,
+    la_bond: u32,
+    la_set: u32,
     // bw sections.
     b_cols: u32,
     b_vals: u32,
@@ -77,8 +83,6 @@ struct Params {
     pad0: u32,
     pad1: u32,
     pad2: u32,
-    pad3: u32,
-    pad4: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> uw: array<u32>;
@@ -110,8 +114,17 @@ const H_LAST_MECH_STEP: u32 = 16u;
 const H_BMA: u32 = 18u;
 const H_EMISSION: u32 = 24u;
 
-// Per-epoch state words: stake_sum (2), minority (2), k, liquid.
-const ES_WORDS: u32 = 8u;
+// Per-epoch state: word offsets of its sums and flags.
+const ES_WORDS: u32 = 16u;
+const ES_STAKE_SUM: u32 = 0u;
+const ES_MINORITY: u32 = 2u;
+const ES_K: u32 = 4u;
+const ES_LIQUID: u32 = 5u;
+const ES_POS_SUM: u32 = 6u;
+const ES_RANK_SUM: u32 = 8u;
+const ES_DIV_SUM: u32 = 10u;
+const ES_EM_SUM: u32 = 12u;
+const ES_ASTAKE_ZERO: u32 = 14u;
 
 // Which epochs a generic kernel touches.
 const MODE_YUMA3: u32 = 1u;

@@ -48,14 +48,17 @@ const STEPS: [(&str, &str); 4] = [
 ];
 
 /// Entry points and the step file each lives in.
-const KERNELS: [(&str, &str); 22] = [
+const KERNELS: [(&str, &str); 29] = [
     ("weights", "masked_weights"),
     ("consensus", "median_prepare"),
+    ("consensus", "median_use_stake"),
+    ("consensus", "median_minority"),
     ("consensus", "median_count"),
     ("consensus", "median_scan"),
     ("consensus", "median_scatter"),
     ("consensus", "median_solve"),
     ("consensus", "clip"),
+    ("consensus", "incentive_sum"),
     ("consensus", "incentive"),
     ("bonds", "weights_for_bonds"),
     ("bonds", "read_bonds"),
@@ -65,11 +68,15 @@ const KERNELS: [(&str, &str); 22] = [
     ("bonds", "col_max_high"),
     ("bonds", "col_max_low"),
     ("bonds", "col_max_upscale"),
+    ("bonds", "liquid_walk"),
+    ("bonds", "liquid_alpha"),
     ("bonds", "ema"),
     ("bonds", "copy_norm"),
     ("bonds", "dividends"),
+    ("bonds", "dividends_sum"),
     ("bonds", "dividends_normalize"),
     ("bonds", "store_bonds"),
+    ("emission", "emission_sum"),
     ("emission", "emission"),
 ];
 
@@ -79,6 +86,7 @@ const KERNELS: [(&str, &str); 22] = [
 struct Params {
     n_epochs: u32,
     n_uids: u32,
+    n_entries: u32,
     m_off: u32,
     m_len: u32,
     m_cols: u32,
@@ -124,6 +132,11 @@ struct Params {
     wfb_cols: u32,
     wfb_vals: u32,
     cells: u32,
+    w_row: u32,
+    la_walk_w: u32,
+    la_walk_b: u32,
+    la_bond: u32,
+    la_set: u32,
     b_cols: u32,
     b_vals: u32,
     old_cols: u32,
@@ -140,7 +153,7 @@ struct Params {
     a_rank: u32,
     a_csum: u32,
     a_cmax: u32,
-    pad: [u32; 5],
+    pad: [u32; 3],
 }
 
 /// Matrix selection for the generic column kernels.
@@ -150,13 +163,21 @@ const MODE_ORIGINAL: u32 = 2;
 const BUF_W: u32 = 0;
 const BUF_B: u32 = 1;
 
+/// What one kernel thread handles.
+#[derive(Clone, Copy)]
+enum Per {
+    Uid,
+    Epoch,
+    Entry,
+}
+
 /// Words per epoch header and per-epoch state (kernels/pack.wgsl).
 const HDR_WORDS: usize = std::mem::size_of::<EpochHeader>() / 4;
-const ES_WORDS: usize = 8;
+const ES_WORDS: usize = 16;
 
 /// Word counts of one chunk's buffers: (uw, ww, bw, acc).
 fn buffer_words(e: u64, u: u64, nw: u64, nb: u64, nob: u64) -> [u64; 4] {
-    [HDR_WORDS as u64 * e + ES_WORDS as u64 * e + 37 * u + 3 * (u + e), 15 * nw, 5 * nb + 10 * nob, 10 * u]
+    [HDR_WORDS as u64 * e + ES_WORDS as u64 * e + 37 * u + 3 * (u + e), 23 * nw, 5 * nb + 10 * nob, 10 * u]
 }
 
 /// Bump allocator of sections in one word buffer.
@@ -174,7 +195,7 @@ impl Sections {
 fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     let (e, u) = (b.headers.len(), b.total_uids());
     let (nw, nb, nob) = (b.w_cols.len(), b.b_cols.len(), b.bond_capacity());
-    let mut p = Params { n_epochs: e as u32, n_uids: u as u32, ..Params::default() };
+    let mut p = Params { n_epochs: e as u32, n_uids: u as u32, n_entries: nw as u32, ..Params::default() };
     let mut s = Sections(0);
     p.hdr = s.take(HDR_WORDS * e);
     p.estate = s.take(ES_WORDS * e);
@@ -218,6 +239,11 @@ fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     p.wfb_cols = s.take(nw);
     p.wfb_vals = s.take(2 * nw);
     p.cells = s.take(4 * nw);
+    p.w_row = s.take(nw);
+    p.la_walk_w = s.take(2 * nw);
+    p.la_walk_b = s.take(2 * nw);
+    p.la_bond = s.take(2 * nw);
+    p.la_set = s.take(nw);
     let ww = s.0 as usize;
     let mut s = Sections(0);
     p.b_cols = s.take(nb);
@@ -402,7 +428,7 @@ impl WgpuBackend {
     /// Whether a chunk of these totals fits the adapter's limits.
     fn fits(&self, e: u64, u: u64, nw: u64, nb: u64, nob: u64) -> bool {
         let max_binding = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
-        let groups = u.max(e).div_ceil(WORKGROUP as u64);
+        let groups = u.max(e).max(nw).div_ceil(WORKGROUP as u64);
         buffer_words(e, u, nw, nb, nob).iter().all(|&w| w * 4 <= max_binding && w < u32::MAX as u64)
             && groups <= self.limits.max_compute_workgroups_per_dimension as u64
     }
@@ -464,6 +490,15 @@ impl WgpuBackend {
         put(&mut uw, p.ob_off, &batch.ob_offsets);
         put(&mut ww, p.w_cols, &batch.w_cols);
         put(&mut ww, p.w_vals, &batch.w_vals);
+        // The uid row of every weight entry, for the per-entry kernels.
+        let mut w_row = vec![0u32; batch.w_cols.len()];
+        for h in &batch.headers {
+            for i in 0..h.n as usize {
+                let r = h.row_base as usize + i;
+                w_row[batch.w_offsets[r] as usize..batch.w_offsets[r + 1] as usize].fill(h.uid_base + i as u32);
+            }
+        }
+        put(&mut ww, p.w_row, &w_row);
         put(&mut bw, p.b_cols, &batch.b_cols);
         put(&mut bw, p.b_vals, &batch.b_vals);
 
@@ -511,10 +546,15 @@ impl WgpuBackend {
         let norm_y3 = bind(mat(p.ob_off, p.ema_len, p.ema_cols, p.norm_vals, BUF_B, MODE_YUMA3));
 
         let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epoch") });
-        let (uid_groups, epoch_groups) = ((u as u32).div_ceil(WORKGROUP), (e as u32).div_ceil(WORKGROUP));
+        let groups_of = |x: usize| (x as u32).div_ceil(WORKGROUP);
+        let (uid_groups, epoch_groups, entry_groups) = (groups_of(u), groups_of(e), groups_of(batch.w_cols.len()));
         // One pass per dispatch: each step reads what the one before wrote.
-        let run = |enc: &mut wgpu::CommandEncoder, entry: &str, group: &wgpu::BindGroup, per_epoch: bool| {
-            let groups = if per_epoch { epoch_groups } else { uid_groups };
+        let run = |enc: &mut wgpu::CommandEncoder, entry: &str, group: &wgpu::BindGroup, per: Per| {
+            let groups = match per {
+                Per::Uid => uid_groups,
+                Per::Epoch => epoch_groups,
+                Per::Entry => entry_groups,
+            };
             if groups == 0 {
                 return;
             }
@@ -529,38 +569,45 @@ impl WgpuBackend {
                 enc.clear_buffer(&acc_buf, csum.0, Some(csum.1));
             }
         };
-        run(&mut enc, "masked_weights", &base, false);
-        run(&mut enc, "median_prepare", &base, true);
-        run(&mut enc, "median_count", &base, false);
-        run(&mut enc, "median_scan", &base, true);
-        run(&mut enc, "median_scatter", &base, false);
-        run(&mut enc, "median_solve", &base, false);
-        run(&mut enc, "clip", &base, false);
-        run(&mut enc, "incentive", &base, true);
-        run(&mut enc, "weights_for_bonds", &base, false);
-        run(&mut enc, "read_bonds", &base, false);
+        run(&mut enc, "masked_weights", &base, Per::Uid);
+        run(&mut enc, "median_prepare", &base, Per::Epoch);
+        run(&mut enc, "median_use_stake", &base, Per::Uid);
+        run(&mut enc, "median_minority", &base, Per::Epoch);
+        run(&mut enc, "median_count", &base, Per::Uid);
+        run(&mut enc, "median_scan", &base, Per::Epoch);
+        run(&mut enc, "median_scatter", &base, Per::Uid);
+        run(&mut enc, "median_solve", &base, Per::Uid);
+        run(&mut enc, "clip", &base, Per::Uid);
+        run(&mut enc, "incentive_sum", &base, Per::Epoch);
+        run(&mut enc, "incentive", &base, Per::Uid);
+        run(&mut enc, "weights_for_bonds", &base, Per::Uid);
+        run(&mut enc, "read_bonds", &base, Per::Uid);
         // Original Yuma: old bonds and stake-scaled weights column-normalised.
-        run(&mut enc, "col_sum", &old_orig, false);
-        run(&mut enc, "col_divide", &old_orig, false);
+        run(&mut enc, "col_sum", &old_orig, Per::Uid);
+        run(&mut enc, "col_divide", &old_orig, Per::Uid);
         clear_csum(&mut enc);
-        run(&mut enc, "row_scale", &base, false);
-        run(&mut enc, "col_sum", &wfb_orig, false);
-        run(&mut enc, "col_divide", &wfb_orig, false);
+        run(&mut enc, "row_scale", &base, Per::Uid);
+        run(&mut enc, "col_sum", &wfb_orig, Per::Uid);
+        run(&mut enc, "col_divide", &wfb_orig, Per::Uid);
         clear_csum(&mut enc);
-        run(&mut enc, "ema", &base, false);
-        run(&mut enc, "copy_norm", &base, false);
+        run(&mut enc, "liquid_walk", &base, Per::Uid);
+        run(&mut enc, "liquid_alpha", &base, Per::Entry);
+        run(&mut enc, "ema", &base, Per::Uid);
+        run(&mut enc, "copy_norm", &base, Per::Uid);
         // Disjoint epochs: the Yuma3 copy and the original EMA share the accumulators.
-        run(&mut enc, "col_sum", &norm_y3, false);
-        run(&mut enc, "col_sum", &ema_orig, false);
-        run(&mut enc, "col_divide", &norm_y3, false);
-        run(&mut enc, "col_divide", &ema_orig, false);
-        run(&mut enc, "dividends", &base, false);
-        run(&mut enc, "dividends_normalize", &base, true);
-        run(&mut enc, "col_max_high", &ema_orig, false);
-        run(&mut enc, "col_max_low", &ema_orig, false);
-        run(&mut enc, "col_max_upscale", &ema_orig, false);
-        run(&mut enc, "store_bonds", &base, false);
-        run(&mut enc, "emission", &base, true);
+        run(&mut enc, "col_sum", &norm_y3, Per::Uid);
+        run(&mut enc, "col_sum", &ema_orig, Per::Uid);
+        run(&mut enc, "col_divide", &norm_y3, Per::Uid);
+        run(&mut enc, "col_divide", &ema_orig, Per::Uid);
+        run(&mut enc, "dividends", &base, Per::Uid);
+        run(&mut enc, "dividends_sum", &base, Per::Epoch);
+        run(&mut enc, "dividends_normalize", &base, Per::Uid);
+        run(&mut enc, "col_max_high", &ema_orig, Per::Uid);
+        run(&mut enc, "col_max_low", &ema_orig, Per::Uid);
+        run(&mut enc, "col_max_upscale", &ema_orig, Per::Uid);
+        run(&mut enc, "store_bonds", &base, Per::Uid);
+        run(&mut enc, "emission_sum", &base, Per::Epoch);
+        run(&mut enc, "emission", &base, Per::Uid);
 
         let out_u = (p.out_cons as u64 * 4, (sizes[0] as u64 - p.out_cons as u64) * 4);
         let out_b = (p.out_bcols as u64 * 4, (sizes[2] as u64 - p.out_bcols as u64) * 4);
