@@ -100,9 +100,9 @@ fn wfb_sort(base: u32, len: u32) {
 
 // interpolate_sparse(weights, clipped, bonds_penalty): ratio 0 and 1 pass one side on
 // unchanged; otherwise w + ratio * (c - w), positive only, ascending.
-@compute @workgroup_size(64)
-fn weights_for_bonds(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn weights_for_bonds(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -138,9 +138,9 @@ fn weights_for_bonds(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // Bonds as read: every stored entry minus columns registered at or after the last
 // tempo; u16 proportions (Yuma3) or raw u16 (original).
-@compute @workgroup_size(64)
-fn read_bonds(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn read_bonds(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -179,9 +179,9 @@ fn read_bonds(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // row_hadamard_sparse (original Yuma): weights for bonds scaled by the row's active stake.
-@compute @workgroup_size(64)
-fn row_scale(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn row_scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -197,9 +197,9 @@ fn row_scale(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Column sums of the selected matrix (columns < n) into 96-bit accumulators.
-@compute @workgroup_size(64)
-fn col_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn col_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -219,9 +219,9 @@ fn col_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // inplace_col_normalize_sparse: divide by the column sum where it is non-zero.
-@compute @workgroup_size(64)
-fn col_divide(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn col_divide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -244,9 +244,9 @@ fn col_divide(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Column maxima, high words first (values are non-negative, so unsigned order holds).
-@compute @workgroup_size(64)
-fn col_max_high(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn col_max_high(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -266,9 +266,9 @@ fn col_max_high(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Column maxima, low words among the entries holding the maximal high word.
-@compute @workgroup_size(64)
-fn col_max_low(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn col_max_low(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -291,9 +291,9 @@ fn col_max_low(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // inplace_col_max_upscale_sparse: divide by the column maximum where it is non-zero.
-@compute @workgroup_size(64)
-fn col_max_upscale(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn col_max_upscale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -363,9 +363,9 @@ fn scr_find(base: u32, len: u32, c: u32) -> i32 {
 // Liquid alpha, first pass (one thread per row): for each entry of the new row, the
 // weight and bond upstream's ascending merge-walk sees (an entry counts only when its uid
 // exceeds every uid before it in its row), and the true bond the EMA decays.
-@compute @workgroup_size(64)
-fn liquid_walk(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn liquid_walk(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -416,9 +416,9 @@ fn liquid_walk(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // Liquid alpha, second pass (one thread per weight entry): alpha_sigmoid of the entry's
 // consensus, walk weight and walk bond, written over the walk weight.
-@compute @workgroup_size(64)
-fn liquid_alpha(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let k = gid.x;
+@compute @workgroup_size(WG)
+fn liquid_alpha(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = flat_id(gid, nwg);
     if k >= P.n_entries {
         return;
     }
@@ -505,9 +505,9 @@ fn ema_fixed_row(u: u32, e: u32, n: u32) {
 }
 
 // The bonds EMA of one row: liquid alpha where the epoch uses it, else fixed alpha.
-@compute @workgroup_size(64)
-fn ema(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn ema(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -521,9 +521,9 @@ fn ema(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Yuma3: a copy of the EMA values to column-normalise for the dividends.
-@compute @workgroup_size(64)
-fn copy_norm(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn copy_norm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -537,9 +537,9 @@ fn copy_norm(@builtin(global_invocation_id) gid: vec3<u32>) {
 // Dividends before normalisation. Yuma3: active_stake_i * wrapping sum of
 // norm_b_ij * incentive_j (checked product, 0 on overflow). Original: saturating sum of
 // incentive_j * b_ij.
-@compute @workgroup_size(64)
-fn dividends(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn dividends(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -573,9 +573,9 @@ fn dividends(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Per epoch: the dividends' wrapping sum (inplace_normalize, first half).
-@compute @workgroup_size(64)
-fn dividends_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+@compute @workgroup_size(WG)
+fn dividends_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = flat_id(gid, nwg);
     if e >= P.n_epochs {
         return;
     }
@@ -591,9 +591,9 @@ fn dividends_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Per uid: the dividend divided by the sum unless it is zero.
-@compute @workgroup_size(64)
-fn dividends_normalize(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn dividends_normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -610,9 +610,9 @@ fn dividends_normalize(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // The stored bond rows: the EMA row as u16 proportions for uids with a new permit,
 // an empty row otherwise.
-@compute @workgroup_size(64)
-fn store_bonds(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn store_bonds(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }

@@ -8,9 +8,9 @@
 
 // Per epoch: the wrapping sum and count of positive active stakes. Per-epoch kernels
 // only sum; divisions run one thread per uid.
-@compute @workgroup_size(64)
-fn median_prepare(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+@compute @workgroup_size(WG)
+fn median_prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = flat_id(gid, nwg);
     if e >= P.n_epochs {
         return;
     }
@@ -32,9 +32,9 @@ fn median_prepare(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Per uid: positive active stake re-normalised (0 for the other rows).
-@compute @workgroup_size(64)
-fn median_use_stake(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn median_use_stake(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -53,9 +53,9 @@ fn median_use_stake(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Per epoch: the re-normalised stakes' sum and the minority threshold.
-@compute @workgroup_size(64)
-fn median_minority(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+@compute @workgroup_size(WG)
+fn median_minority(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = flat_id(gid, nwg);
     if e >= P.n_epochs {
         return;
     }
@@ -75,9 +75,9 @@ fn median_minority(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Counts the staked rows' entries per column.
-@compute @workgroup_size(64)
-fn median_count(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn median_count(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -94,9 +94,9 @@ fn median_count(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Per epoch: column starts in the cell list (the epoch's own weight-entry range).
-@compute @workgroup_size(64)
-fn median_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+@compute @workgroup_size(WG)
+fn median_scan(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = flat_id(gid, nwg);
     if e >= P.n_epochs {
         return;
     }
@@ -111,9 +111,9 @@ fn median_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Scatters (score, stake) cells into their columns.
-@compute @workgroup_size(64)
-fn median_scatter(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn median_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -190,9 +190,9 @@ fn cells_sort(base: u32, len: u32) {
 
 // weighted_median_col_sparse for one column: the smallest score whose cumulative stake
 // over scores <= it exceeds minority, rows without an entry scoring 0.
-@compute @workgroup_size(64)
-fn median_solve(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn median_solve(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -244,9 +244,9 @@ fn median_solve(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // col_clip_sparse, validator trust (wrapping row sum of the clipped row) and the rank
 // products accumulated per column (non-negative, so the 96-bit sum is exact).
-@compute @workgroup_size(64)
-fn clip(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn clip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }
@@ -277,9 +277,9 @@ fn clip(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Per epoch: the ranks' wrapping sum; whether liquid alpha applies.
-@compute @workgroup_size(64)
-fn incentive_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+@compute @workgroup_size(WG)
+fn incentive_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = flat_id(gid, nwg);
     if e >= P.n_epochs {
         return;
     }
@@ -300,9 +300,9 @@ fn incentive_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // Per uid: rank normalised into incentive.
-@compute @workgroup_size(64)
-fn incentive(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn incentive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }

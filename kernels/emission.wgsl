@@ -3,9 +3,9 @@
 
 // Per epoch: the wrapping sum of incentive + dividend, and whether active stake is all
 // zero (the validators' fallback).
-@compute @workgroup_size(64)
-fn emission_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
+@compute @workgroup_size(WG)
+fn emission_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = flat_id(gid, nwg);
     if e >= P.n_epochs {
         return;
     }
@@ -26,9 +26,9 @@ fn emission_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // Per uid: shares normalised by the sum (or the stake fallback), times the emission in
 // I96F32, truncated to u64.
-@compute @workgroup_size(64)
-fn emission(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn emission(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }

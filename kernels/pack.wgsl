@@ -91,6 +91,16 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> acc: array<atomic<u32>>;
 @group(0) @binding(4) var<uniform> P: Params;
 
+// Invocations per workgroup: 64 on hardware; 1 on software adapters, where Mesa
+// lavapipe runs a workgroup's invocations as SIMD lanes and loses iterations of nested
+// loops whose trip counts differ between lanes (wrong results, no error).
+override WG: u32 = 64u;
+
+// Dispatches wider than the per-dimension limit spread over y: the flat thread index.
+fn flat_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * WG;
+}
+
 const FLAG_YUMA3: u32 = 1u;
 const FLAG_LIQUID_ALPHA: u32 = 2u;
 const FLAG_COMMIT_REVEAL: u32 = 4u;

@@ -1,9 +1,9 @@
 // Step 5 (src/epoch/weights.rs): weights as the chain reads them, masked and
 // row-normalised. One thread per uid row; entries keep their storage order.
 
-@compute @workgroup_size(64)
-fn masked_weights(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let u = gid.x;
+@compute @workgroup_size(WG)
+fn masked_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let u = flat_id(gid, nwg);
     if u >= P.n_uids {
         return;
     }

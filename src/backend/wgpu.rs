@@ -35,7 +35,8 @@ use crate::epoch::stake::{self, Stake};
 use crate::model::{EpochInput, EpochOutput};
 
 const NAME: &str = "wgpu";
-const WORKGROUP: u32 = 64;
+/// Invocations per workgroup on hardware adapters (`WG` in kernels/pack.wgsl).
+const HARDWARE_WORKGROUP: u32 = 64;
 
 /// Kernel sources, each concatenated after the fixed-point helpers and the batch layout.
 const FIXED_WGSL: &str = include_str!("../../kernels/fixed.wgsl");
@@ -280,6 +281,8 @@ pub struct WgpuBackend {
     limits: wgpu::Limits,
     layout: wgpu::BindGroupLayout,
     pipelines: Vec<(&'static str, wgpu::ComputePipeline)>,
+    /// Invocations per workgroup the pipelines were built with.
+    workgroup: u32,
     /// The first uncaptured device error or device loss, reported by the next batch.
     fault: Arc<Mutex<Option<String>>>,
 }
@@ -396,6 +399,9 @@ impl WgpuBackend {
                 (step, module)
             })
             .collect();
+        // One invocation per workgroup on software adapters (see `WG` in pack.wgsl).
+        let workgroup = if info.device_type == wgpu::DeviceType::Cpu { 1 } else { HARDWARE_WORKGROUP };
+        let constants = [("WG", workgroup as f64)];
         let mut pipelines = Vec::new();
         for &(step, entry) in &KERNELS {
             let module = &modules.iter().find(|(s, _)| *s == step).expect("every step has a module").1;
@@ -404,7 +410,7 @@ impl WgpuBackend {
                 layout: Some(&pipeline_layout),
                 module,
                 entry_point: Some(entry),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
                 cache: None,
             });
             pipelines.push((entry, pipeline));
@@ -413,7 +419,7 @@ impl WgpuBackend {
             return Err(unavailable(format!("kernels do not compile on {}: {e}", info.name)));
         }
         debug!("wgpu backend on {}", describe_info(&info));
-        Ok(Self { device, queue, info, limits, layout, pipelines, fault })
+        Ok(Self { device, queue, info, limits, layout, pipelines, workgroup, fault })
     }
 
     /// Whether the adapter is a software (CPU) implementation such as lavapipe.
@@ -428,9 +434,10 @@ impl WgpuBackend {
     /// Whether a chunk of these totals fits the adapter's limits.
     fn fits(&self, e: u64, u: u64, nw: u64, nb: u64, nob: u64) -> bool {
         let max_binding = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
-        let groups = u.max(e).max(nw).div_ceil(WORKGROUP as u64);
+        let groups = u.max(e).max(nw).div_ceil(self.workgroup as u64);
+        let per_dim = self.limits.max_compute_workgroups_per_dimension as u64;
         buffer_words(e, u, nw, nb, nob).iter().all(|&w| w * 4 <= max_binding && w < u32::MAX as u64)
-            && groups <= self.limits.max_compute_workgroups_per_dimension as u64
+            && groups <= per_dim * per_dim
     }
 
     /// Splits valid epochs into chunks that fit the adapter, in order.
@@ -546,7 +553,8 @@ impl WgpuBackend {
         let norm_y3 = bind(mat(p.ob_off, p.ema_len, p.ema_cols, p.norm_vals, BUF_B, MODE_YUMA3));
 
         let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epoch") });
-        let groups_of = |x: usize| (x as u32).div_ceil(WORKGROUP);
+        let groups_of = |x: usize| (x as u32).div_ceil(self.workgroup);
+        let per_dim = self.limits.max_compute_workgroups_per_dimension.max(1);
         let (uid_groups, epoch_groups, entry_groups) = (groups_of(u), groups_of(e), groups_of(batch.w_cols.len()));
         // One pass per dispatch: each step reads what the one before wrote.
         let run = |enc: &mut wgpu::CommandEncoder, entry: &str, group: &wgpu::BindGroup, per: Per| {
@@ -561,7 +569,9 @@ impl WgpuBackend {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
             pass.set_pipeline(self.pipeline(entry));
             pass.set_bind_group(0, group, &[]);
-            pass.dispatch_workgroups(groups, 1, 1);
+            // Wider than one dimension allows: spread over y (`flat_id` in pack.wgsl).
+            let (x, y) = if groups <= per_dim { (groups, 1) } else { (per_dim, groups.div_ceil(per_dim)) };
+            pass.dispatch_workgroups(x, y, 1);
         };
         let csum = (p.a_csum as u64 * 4, 3 * u as u64 * 4);
         let clear_csum = |enc: &mut wgpu::CommandEncoder| {
