@@ -100,9 +100,7 @@ fn wfb_sort(base: u32, len: u32) {
 
 // interpolate_sparse(weights, clipped, bonds_penalty): ratio 0 and 1 pass one side on
 // unchanged; otherwise w + ratio * (c - w), positive only, ascending.
-@compute @workgroup_size(WG)
-fn weights_for_bonds(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn weights_for_bonds_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -136,11 +134,15 @@ fn weights_for_bonds(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     uw[P.wfb_len + u] = out;
 }
 
+@compute @workgroup_size(WG)
+fn weights_for_bonds(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    weights_for_bonds_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
 // Bonds as read: every stored entry minus columns registered at or after the last
 // tempo; u16 proportions (Yuma3) or raw u16 (original).
-@compute @workgroup_size(WG)
-fn read_bonds(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn read_bonds_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -178,10 +180,14 @@ fn read_bonds(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     uw[P.old_len + u] = out;
 }
 
-// row_hadamard_sparse (original Yuma): weights for bonds scaled by the row's active stake.
 @compute @workgroup_size(WG)
-fn row_scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn read_bonds(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    read_bonds_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// row_hadamard_sparse (original Yuma): weights for bonds scaled by the row's active stake.
+fn row_scale_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -196,10 +202,14 @@ fn row_scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     }
 }
 
-// Column sums of the selected matrix (columns < n) into 96-bit accumulators.
 @compute @workgroup_size(WG)
-fn col_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn row_scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    row_scale_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Column sums of the selected matrix (columns < n) into 96-bit accumulators.
+fn col_sum_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -218,35 +228,42 @@ fn col_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
 }
 
-// inplace_col_normalize_sparse: divide by the column sum where it is non-zero.
 @compute @workgroup_size(WG)
-fn col_divide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
-    if u >= P.n_uids {
+fn col_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    col_sum_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// inplace_col_normalize_sparse: divide by the column sum where it is non-zero (one
+// thread per entry of the selected matrix).
+fn col_divide_step(k: u32) {
+    if k >= P.m_count {
         return;
     }
+    let u = mat_entry_row(k);
     let e = uw[P.uid_epoch + u];
-    if !mode_selects(e) {
+    if !mode_selects(e) || k >= mat_row(u, e).y {
         return;
     }
     let n = hdr(e, H_N);
     let ub = hdr(e, H_UID_BASE);
-    let r = mat_row(u, e);
-    for (var k = r.x; k < r.y; k++) {
-        let c = mat_col(k);
-        if c < n {
-            let s = acc_load96(P.a_csum + 3u * (ub + c));
-            if !is_zero64(s) {
-                mat_set_val(k, i32f32_safe_div(mat_val(k), s));
-            }
+    let c = mat_col(k);
+    if c < n {
+        let s = acc_load96(P.a_csum + 3u * (ub + c));
+        if !is_zero64(s) {
+            mat_set_val(k, i32f32_safe_div(mat_val(k), s));
         }
     }
 }
 
-// Column maxima, high words first (values are non-negative, so unsigned order holds).
 @compute @workgroup_size(WG)
-fn col_max_high(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn col_divide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    col_divide_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Column maxima, high words first (values are non-negative, so unsigned order holds).
+fn col_max_high_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -265,10 +282,14 @@ fn col_max_high(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     }
 }
 
-// Column maxima, low words among the entries holding the maximal high word.
 @compute @workgroup_size(WG)
-fn col_max_low(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn col_max_high(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    col_max_high_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Column maxima, low words among the entries holding the maximal high word.
+fn col_max_low_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -290,29 +311,38 @@ fn col_max_low(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
 }
 
-// inplace_col_max_upscale_sparse: divide by the column maximum where it is non-zero.
 @compute @workgroup_size(WG)
-fn col_max_upscale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
-    if u >= P.n_uids {
+fn col_max_low(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    col_max_low_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// inplace_col_max_upscale_sparse: divide by the column maximum where it is non-zero
+// (one thread per entry).
+fn col_max_upscale_step(k: u32) {
+    if k >= P.m_count {
         return;
     }
+    let u = mat_entry_row(k);
     let e = uw[P.uid_epoch + u];
-    if !mode_selects(e) {
+    if !mode_selects(e) || k >= mat_row(u, e).y {
         return;
     }
     let n = hdr(e, H_N);
     let ub = hdr(e, H_UID_BASE);
-    let r = mat_row(u, e);
-    for (var k = r.x; k < r.y; k++) {
-        let c = mat_col(k);
-        if c < n {
-            let m = vec2<u32>(atomicLoad(&acc[P.a_cmax + 2u * (ub + c)]), atomicLoad(&acc[P.a_cmax + 2u * (ub + c) + 1u]));
-            if !is_zero64(m) {
-                mat_set_val(k, i32f32_safe_div(mat_val(k), m));
-            }
+    let c = mat_col(k);
+    if c < n {
+        let m = vec2<u32>(atomicLoad(&acc[P.a_cmax + 2u * (ub + c)]), atomicLoad(&acc[P.a_cmax + 2u * (ub + c) + 1u]));
+        if !is_zero64(m) {
+            mat_set_val(k, i32f32_safe_div(mat_val(k), m));
         }
     }
+}
+
+@compute @workgroup_size(WG)
+fn col_max_upscale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    col_max_upscale_step(flat_id(gid, nwg));
+    check_loop_budget();
 }
 
 // Fixed EMA alpha: 1 - bonds_moving_average / 1e6 (bma <= 1e6 is validated, so the
@@ -363,9 +393,7 @@ fn scr_find(base: u32, len: u32, c: u32) -> i32 {
 // Liquid alpha, first pass (one thread per row): for each entry of the new row, the
 // weight and bond upstream's ascending merge-walk sees (an entry counts only when its uid
 // exceeds every uid before it in its row), and the true bond the EMA decays.
-@compute @workgroup_size(WG)
-fn liquid_walk(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn liquid_walk_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -414,11 +442,15 @@ fn liquid_walk(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
 }
 
+@compute @workgroup_size(WG)
+fn liquid_walk(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    liquid_walk_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
 // Liquid alpha, second pass (one thread per weight entry): alpha_sigmoid of the entry's
 // consensus, walk weight and walk bond, written over the walk weight.
-@compute @workgroup_size(WG)
-fn liquid_alpha(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let k = flat_id(gid, nwg);
+fn liquid_alpha_step(k: u32) {
     if k >= P.n_entries {
         return;
     }
@@ -434,6 +466,12 @@ fn liquid_alpha(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let c = ww[P.wfb_cols + k];
     let cons = ld_u(P.cons, hdr(e, H_UID_BASE) + c);
     st_w(P.la_walk_w, k, alpha_sigmoid(e, cons, ld_w(P.la_walk_w, k), ld_w(P.la_walk_b, k)));
+}
+
+@compute @workgroup_size(WG)
+fn liquid_alpha(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    liquid_alpha_step(flat_id(gid, nwg));
+    check_loop_budget();
 }
 
 // mat_ema_alpha_sparse with liquid alpha: entries of the new row only, in its order.
@@ -505,9 +543,7 @@ fn ema_fixed_row(u: u32, e: u32, n: u32) {
 }
 
 // The bonds EMA of one row: liquid alpha where the epoch uses it, else fixed alpha.
-@compute @workgroup_size(WG)
-fn ema(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn ema_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -520,10 +556,14 @@ fn ema(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
-// Yuma3: a copy of the EMA values to column-normalise for the dividends.
 @compute @workgroup_size(WG)
-fn copy_norm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn ema(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    ema_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Yuma3: a copy of the EMA values to column-normalise for the dividends.
+fn copy_norm_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -534,12 +574,16 @@ fn copy_norm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     }
 }
 
+@compute @workgroup_size(WG)
+fn copy_norm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    copy_norm_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
 // Dividends before normalisation. Yuma3: active_stake_i * wrapping sum of
 // norm_b_ij * incentive_j (checked product, 0 on overflow). Original: saturating sum of
 // incentive_j * b_ij.
-@compute @workgroup_size(WG)
-fn dividends(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn dividends_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -572,10 +616,14 @@ fn dividends(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     st_u(P.div, u, d);
 }
 
-// Per epoch: the dividends' wrapping sum (inplace_normalize, first half).
 @compute @workgroup_size(WG)
-fn dividends_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = flat_id(gid, nwg);
+fn dividends(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    dividends_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Per epoch: the dividends' wrapping sum (inplace_normalize, first half).
+fn dividends_sum_step(e: u32) {
     if e >= P.n_epochs {
         return;
     }
@@ -590,10 +638,14 @@ fn dividends_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     uw[es + ES_DIV_SUM + 1u] = sum.y;
 }
 
-// Per uid: the dividend divided by the sum unless it is zero.
 @compute @workgroup_size(WG)
-fn dividends_normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn dividends_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    dividends_sum_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Per uid: the dividend divided by the sum unless it is zero.
+fn dividends_normalize_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -608,11 +660,15 @@ fn dividends_normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     uw[P.out_div + u] = fixed_proportion_to_u16(d);
 }
 
+@compute @workgroup_size(WG)
+fn dividends_normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    dividends_normalize_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
 // The stored bond rows: the EMA row as u16 proportions for uids with a new permit,
 // an empty row otherwise.
-@compute @workgroup_size(WG)
-fn store_bonds(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn store_bonds_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -627,4 +683,10 @@ fn store_bonds(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         }
     }
     uw[P.out_blen + u] = len;
+}
+
+@compute @workgroup_size(WG)
+fn store_bonds(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    store_bonds_step(flat_id(gid, nwg));
+    check_loop_budget();
 }

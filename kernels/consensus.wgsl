@@ -8,9 +8,7 @@
 
 // Per epoch: the wrapping sum and count of positive active stakes. Per-epoch kernels
 // only sum; divisions run one thread per uid.
-@compute @workgroup_size(WG)
-fn median_prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = flat_id(gid, nwg);
+fn median_prepare_step(e: u32) {
     if e >= P.n_epochs {
         return;
     }
@@ -31,10 +29,14 @@ fn median_prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     uw[es + ES_K] = k;
 }
 
-// Per uid: positive active stake re-normalised (0 for the other rows).
 @compute @workgroup_size(WG)
-fn median_use_stake(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn median_prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    median_prepare_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Per uid: positive active stake re-normalised (0 for the other rows).
+fn median_use_stake_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -52,10 +54,14 @@ fn median_use_stake(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     st_u(P.use_stake, u, s);
 }
 
-// Per epoch: the re-normalised stakes' sum and the minority threshold.
 @compute @workgroup_size(WG)
-fn median_minority(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = flat_id(gid, nwg);
+fn median_use_stake(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    median_use_stake_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Per epoch: the re-normalised stakes' sum and the minority threshold.
+fn median_minority_step(e: u32) {
     if e >= P.n_epochs {
         return;
     }
@@ -74,10 +80,14 @@ fn median_minority(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     uw[es + ES_MINORITY + 1u] = minority.y;
 }
 
-// Counts the staked rows' entries per column.
 @compute @workgroup_size(WG)
-fn median_count(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn median_minority(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    median_minority_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Counts the staked rows' entries per column.
+fn median_count_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -93,10 +103,14 @@ fn median_count(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     }
 }
 
-// Per epoch: column starts in the cell list (the epoch's own weight-entry range).
 @compute @workgroup_size(WG)
-fn median_scan(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = flat_id(gid, nwg);
+fn median_count(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    median_count_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Per epoch: column starts in the cell list (the epoch's own weight-entry range).
+fn median_scan_step(e: u32) {
     if e >= P.n_epochs {
         return;
     }
@@ -110,10 +124,14 @@ fn median_scan(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
 }
 
-// Scatters (score, stake) cells into their columns.
 @compute @workgroup_size(WG)
-fn median_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn median_scan(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    median_scan_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Scatters (score, stake) cells into their columns.
+fn median_scatter_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -134,6 +152,12 @@ fn median_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         ww[c + 2u] = s.x;
         ww[c + 3u] = s.y;
     }
+}
+
+@compute @workgroup_size(WG)
+fn median_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    median_scatter_step(flat_id(gid, nwg));
+    check_loop_budget();
 }
 
 fn cell_score(k: u32) -> vec2<u32> {
@@ -190,9 +214,7 @@ fn cells_sort(base: u32, len: u32) {
 
 // weighted_median_col_sparse for one column: the smallest score whose cumulative stake
 // over scores <= it exceeds minority, rows without an entry scoring 0.
-@compute @workgroup_size(WG)
-fn median_solve(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn median_solve_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -242,11 +264,15 @@ fn median_solve(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     uw[P.out_cons + u] = fixed_proportion_to_u16(median);
 }
 
+@compute @workgroup_size(WG)
+fn median_solve(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    median_solve_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
 // col_clip_sparse, validator trust (wrapping row sum of the clipped row) and the rank
 // products accumulated per column (non-negative, so the 96-bit sum is exact).
-@compute @workgroup_size(WG)
-fn clip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn clip_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -276,10 +302,14 @@ fn clip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     uw[P.out_trust + u] = fixed_proportion_to_u16(trust);
 }
 
-// Per epoch: the ranks' wrapping sum; whether liquid alpha applies.
 @compute @workgroup_size(WG)
-fn incentive_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = flat_id(gid, nwg);
+fn clip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    clip_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Per epoch: the ranks' wrapping sum; whether liquid alpha applies.
+fn incentive_sum_step(e: u32) {
     if e >= P.n_epochs {
         return;
     }
@@ -299,10 +329,14 @@ fn incentive_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     uw[es + ES_LIQUID] = select(0u, 1u, liquid);
 }
 
-// Per uid: rank normalised into incentive.
 @compute @workgroup_size(WG)
-fn incentive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn incentive_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    incentive_sum_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Per uid: rank normalised into incentive.
+fn incentive_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -315,4 +349,10 @@ fn incentive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     }
     st_u(P.inc, u, r);
     uw[P.out_inc + u] = fixed_proportion_to_u16(r);
+}
+
+@compute @workgroup_size(WG)
+fn incentive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    incentive_step(flat_id(gid, nwg));
+    check_loop_budget();
 }

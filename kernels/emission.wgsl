@@ -3,9 +3,7 @@
 
 // Per epoch: the wrapping sum of incentive + dividend, and whether active stake is all
 // zero (the validators' fallback).
-@compute @workgroup_size(WG)
-fn emission_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = flat_id(gid, nwg);
+fn emission_sum_step(e: u32) {
     if e >= P.n_epochs {
         return;
     }
@@ -24,11 +22,15 @@ fn emission_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     uw[es + ES_ASTAKE_ZERO] = select(0u, 1u, is_zero64(astake_sum));
 }
 
+@compute @workgroup_size(WG)
+fn emission_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    emission_sum_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
 // Per uid: shares normalised by the sum (or the stake fallback), times the emission in
 // I96F32, truncated to u64.
-@compute @workgroup_size(WG)
-fn emission(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn emission_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -51,4 +53,10 @@ fn emission(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     st_u(P.out_em, u, i96f32_mul_to_u64(combined, rao));
     st_u(P.out_srv, u, i96f32_mul_to_u64(server, rao));
     st_u(P.out_val, u, i96f32_mul_to_u64(validator, rao));
+}
+
+@compute @workgroup_size(WG)
+fn emission(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    emission_step(flat_id(gid, nwg));
+    check_loop_budget();
 }

@@ -16,6 +16,9 @@ struct Params {
     m_vals: u32,
     m_buf: u32,
     mode: u32,
+    m_count: u32,
+    m_row: u32,
+    canary: u32,
     // uw sections.
     hdr: u32,
     uid_epoch: u32,
@@ -36,6 +39,7 @@ struct Params {
     ema_len: u32,
     col_start: u32,
     estate: u32,
+    row_sum: u32,
     w_off: u32,
     b_off: u32,
     ob_off: u32,
@@ -64,6 +68,8 @@ struct Params {
     la_set: u32,
     // bw sections.
     b_cols: u32,
+    b_row: u32,
+    ob_row: u32,
     b_vals: u32,
     old_cols: u32,
     old_vals: u32,
@@ -80,9 +86,11 @@ struct Params {
     a_rank: u32,
     a_csum: u32,
     a_cmax: u32,
+    a_fault: u32,
     pad0: u32,
     pad1: u32,
     pad2: u32,
+    pad3: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> uw: array<u32>;
@@ -91,10 +99,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> acc: array<atomic<u32>>;
 @group(0) @binding(4) var<uniform> P: Params;
 
-// Invocations per workgroup: 64 on hardware; 1 on software adapters, where Mesa
-// lavapipe runs a workgroup's invocations as SIMD lanes and loses iterations of nested
-// loops whose trip counts differ between lanes (wrong results, no error).
-override WG: u32 = 64u;
+// Invocations per workgroup (WORKGROUP in src/backend/wgpu.rs).
+const WG: u32 = 64u;
 
 // Dispatches wider than the per-dimension limit spread over y: the flat thread index.
 fn flat_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -228,5 +234,25 @@ fn mat_set_val(k: u32, v: vec2<u32>) {
         st_b(P.m_vals, k, v);
     } else {
         st_w(P.m_vals, k, v);
+    }
+}
+
+// Row (global uid) of entry k of the selected matrix.
+fn mat_entry_row(k: u32) -> u32 {
+    return select(ww[P.m_row + k], bw[P.m_row + k], P.m_buf == 1u);
+}
+
+// Mesa lavapipe (llvmpipe) caps the loop iterations of one invocation, all loops
+// together (65535 in Mesa 22), then leaves every loop early without any error. A loop of
+// P.canary (2) iterations, which no compiler can unroll, runs short exactly when that
+// budget is spent: the batch is flagged and the host reports a device error instead of
+// returning wrong results.
+fn check_loop_budget() {
+    var c = 0u;
+    for (var t = 0u; t < P.canary; t++) {
+        c++;
+    }
+    if c != P.canary {
+        atomicOr(&acc[P.a_fault], 1u);
     }
 }

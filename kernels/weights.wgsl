@@ -1,9 +1,8 @@
 // Step 5 (src/epoch/weights.rs): weights as the chain reads them, masked and
-// row-normalised. One thread per uid row; entries keep their storage order.
+// row-normalised. Masking runs one thread per uid row (entries keep their storage
+// order) and also takes the row's wrapping sum; the division runs one thread per entry.
 
-@compute @workgroup_size(WG)
-fn masked_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let u = flat_id(gid, nwg);
+fn masked_weights_step(u: u32) {
     if u >= P.n_uids {
         return;
     }
@@ -39,14 +38,37 @@ fn masked_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         }
     }
     uw[P.mw_len + u] = len;
-    // inplace_row_normalize_sparse: divide by the wrapping sum when it is positive.
     var sum = I32F32_ZERO;
     for (var k = 0u; k < len; k++) {
         sum = i32f32_wrapping_add(sum, ld_w(P.mw_vals, out0 + k));
     }
-    if lt_i64(I32F32_ZERO, sum) {
-        for (var k = 0u; k < len; k++) {
-            st_w(P.mw_vals, out0 + k, i32f32_safe_div(ld_w(P.mw_vals, out0 + k), sum));
-        }
+    st_u(P.row_sum, u, sum);
+}
+
+@compute @workgroup_size(WG)
+fn masked_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    masked_weights_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// inplace_row_normalize_sparse: each entry divided by its row's sum when that is positive.
+fn row_normalize_step(k: u32) {
+    if k >= P.n_entries {
+        return;
     }
+    let u = ww[P.w_row + k];
+    let e = uw[P.uid_epoch + u];
+    if k - uw[P.w_off + u + e] >= uw[P.mw_len + u] {
+        return;
+    }
+    let sum = ld_u(P.row_sum, u);
+    if lt_i64(I32F32_ZERO, sum) {
+        st_w(P.mw_vals, k, i32f32_safe_div(ld_w(P.mw_vals, k), sum));
+    }
+}
+
+@compute @workgroup_size(WG)
+fn row_normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    row_normalize_step(flat_id(gid, nwg));
+    check_loop_budget();
 }

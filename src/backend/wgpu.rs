@@ -35,8 +35,8 @@ use crate::epoch::stake::{self, Stake};
 use crate::model::{EpochInput, EpochOutput};
 
 const NAME: &str = "wgpu";
-/// Invocations per workgroup on hardware adapters (`WG` in kernels/pack.wgsl).
-const HARDWARE_WORKGROUP: u32 = 64;
+/// Invocations per workgroup (`WG` in kernels/pack.wgsl).
+const WORKGROUP: u32 = 64;
 
 /// Kernel sources, each concatenated after the fixed-point helpers and the batch layout.
 const FIXED_WGSL: &str = include_str!("../../kernels/fixed.wgsl");
@@ -49,8 +49,9 @@ const STEPS: [(&str, &str); 4] = [
 ];
 
 /// Entry points and the step file each lives in.
-const KERNELS: [(&str, &str); 29] = [
+const KERNELS: [(&str, &str); 30] = [
     ("weights", "masked_weights"),
+    ("weights", "row_normalize"),
     ("consensus", "median_prepare"),
     ("consensus", "median_use_stake"),
     ("consensus", "median_minority"),
@@ -94,6 +95,9 @@ struct Params {
     m_vals: u32,
     m_buf: u32,
     mode: u32,
+    m_count: u32,
+    m_row: u32,
+    canary: u32,
     hdr: u32,
     uid_epoch: u32,
     lu: u32,
@@ -113,6 +117,7 @@ struct Params {
     ema_len: u32,
     col_start: u32,
     estate: u32,
+    row_sum: u32,
     w_off: u32,
     b_off: u32,
     ob_off: u32,
@@ -139,6 +144,8 @@ struct Params {
     la_bond: u32,
     la_set: u32,
     b_cols: u32,
+    b_row: u32,
+    ob_row: u32,
     b_vals: u32,
     old_cols: u32,
     old_vals: u32,
@@ -154,7 +161,8 @@ struct Params {
     a_rank: u32,
     a_csum: u32,
     a_cmax: u32,
-    pad: [u32; 3],
+    a_fault: u32,
+    pad: [u32; 4],
 }
 
 /// Matrix selection for the generic column kernels.
@@ -170,6 +178,8 @@ enum Per {
     Uid,
     Epoch,
     Entry,
+    Bond,
+    OutBond,
 }
 
 /// Words per epoch header and per-epoch state (kernels/pack.wgsl).
@@ -178,7 +188,7 @@ const ES_WORDS: usize = 16;
 
 /// Word counts of one chunk's buffers: (uw, ww, bw, acc).
 fn buffer_words(e: u64, u: u64, nw: u64, nb: u64, nob: u64) -> [u64; 4] {
-    [HDR_WORDS as u64 * e + ES_WORDS as u64 * e + 37 * u + 3 * (u + e), 23 * nw, 5 * nb + 10 * nob, 10 * u]
+    [HDR_WORDS as u64 * e + ES_WORDS as u64 * e + 39 * u + 3 * (u + e), 23 * nw, 6 * nb + 11 * nob, 10 * u + 1]
 }
 
 /// Bump allocator of sections in one word buffer.
@@ -196,10 +206,11 @@ impl Sections {
 fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     let (e, u) = (b.headers.len(), b.total_uids());
     let (nw, nb, nob) = (b.w_cols.len(), b.b_cols.len(), b.bond_capacity());
-    let mut p = Params { n_epochs: e as u32, n_uids: u as u32, n_entries: nw as u32, ..Params::default() };
+    let mut p = Params { n_epochs: e as u32, n_uids: u as u32, n_entries: nw as u32, canary: 2, ..Params::default() };
     let mut s = Sections(0);
     p.hdr = s.take(HDR_WORDS * e);
     p.estate = s.take(ES_WORDS * e);
+    p.row_sum = s.take(2 * u);
     p.uid_epoch = s.take(u);
     p.lu = s.take(2 * u);
     p.reg = s.take(2 * u);
@@ -249,6 +260,8 @@ fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     let mut s = Sections(0);
     p.b_cols = s.take(nb);
     p.b_vals = s.take(nb);
+    p.b_row = s.take(nb);
+    p.ob_row = s.take(nob);
     p.old_cols = s.take(nb);
     p.old_vals = s.take(2 * nb);
     p.ema_cols = s.take(nob);
@@ -265,12 +278,25 @@ fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     p.a_rank = s.take(3 * u);
     p.a_csum = s.take(3 * u);
     p.a_cmax = s.take(2 * u);
+    p.a_fault = s.take(1);
     let acc = s.0 as usize;
     debug_assert_eq!(
         [uw, ww, bw, acc].map(|x| x as u64),
         buffer_words(e as u64, u as u64, nw as u64, nb as u64, nob as u64)
     );
     (p, [uw, ww, bw, acc])
+}
+
+/// The uid row of every entry of a CSR laid out by `offsets`, for the per-entry kernels.
+fn row_map(batch: &PackedBatch, offsets: &[u32]) -> Vec<u32> {
+    let mut rows = vec![0u32; offsets.last().copied().unwrap_or(0) as usize];
+    for h in &batch.headers {
+        for i in 0..h.n as usize {
+            let r = h.row_base as usize + i;
+            rows[offsets[r] as usize..offsets[r + 1] as usize].fill(h.uid_base + i as u32);
+        }
+    }
+    rows
 }
 
 /// Runs epochs as WGSL compute kernels on one wgpu adapter.
@@ -281,8 +307,6 @@ pub struct WgpuBackend {
     limits: wgpu::Limits,
     layout: wgpu::BindGroupLayout,
     pipelines: Vec<(&'static str, wgpu::ComputePipeline)>,
-    /// Invocations per workgroup the pipelines were built with.
-    workgroup: u32,
     /// The first uncaptured device error or device loss, reported by the next batch.
     fault: Arc<Mutex<Option<String>>>,
 }
@@ -399,9 +423,6 @@ impl WgpuBackend {
                 (step, module)
             })
             .collect();
-        // One invocation per workgroup on software adapters (see `WG` in pack.wgsl).
-        let workgroup = if info.device_type == wgpu::DeviceType::Cpu { 1 } else { HARDWARE_WORKGROUP };
-        let constants = [("WG", workgroup as f64)];
         let mut pipelines = Vec::new();
         for &(step, entry) in &KERNELS {
             let module = &modules.iter().find(|(s, _)| *s == step).expect("every step has a module").1;
@@ -410,7 +431,7 @@ impl WgpuBackend {
                 layout: Some(&pipeline_layout),
                 module,
                 entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
+                compilation_options: Default::default(),
                 cache: None,
             });
             pipelines.push((entry, pipeline));
@@ -419,7 +440,7 @@ impl WgpuBackend {
             return Err(unavailable(format!("kernels do not compile on {}: {e}", info.name)));
         }
         debug!("wgpu backend on {}", describe_info(&info));
-        Ok(Self { device, queue, info, limits, layout, pipelines, workgroup, fault })
+        Ok(Self { device, queue, info, limits, layout, pipelines, fault })
     }
 
     /// Whether the adapter is a software (CPU) implementation such as lavapipe.
@@ -434,7 +455,7 @@ impl WgpuBackend {
     /// Whether a chunk of these totals fits the adapter's limits.
     fn fits(&self, e: u64, u: u64, nw: u64, nb: u64, nob: u64) -> bool {
         let max_binding = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
-        let groups = u.max(e).max(nw).div_ceil(self.workgroup as u64);
+        let groups = u.max(e).max(nw).max(nob).div_ceil(WORKGROUP as u64);
         let per_dim = self.limits.max_compute_workgroups_per_dimension as u64;
         buffer_words(e, u, nw, nb, nob).iter().all(|&w| w * 4 <= max_binding && w < u32::MAX as u64)
             && groups <= per_dim * per_dim
@@ -497,15 +518,10 @@ impl WgpuBackend {
         put(&mut uw, p.ob_off, &batch.ob_offsets);
         put(&mut ww, p.w_cols, &batch.w_cols);
         put(&mut ww, p.w_vals, &batch.w_vals);
-        // The uid row of every weight entry, for the per-entry kernels.
-        let mut w_row = vec![0u32; batch.w_cols.len()];
-        for h in &batch.headers {
-            for i in 0..h.n as usize {
-                let r = h.row_base as usize + i;
-                w_row[batch.w_offsets[r] as usize..batch.w_offsets[r + 1] as usize].fill(h.uid_base + i as u32);
-            }
-        }
+        let w_row = row_map(&batch, &batch.w_offsets);
         put(&mut ww, p.w_row, &w_row);
+        put(&mut bw, p.b_row, &row_map(&batch, &batch.b_offsets));
+        put(&mut bw, p.ob_row, &row_map(&batch, &batch.ob_offsets));
         put(&mut bw, p.b_cols, &batch.b_cols);
         put(&mut bw, p.b_vals, &batch.b_vals);
 
@@ -545,23 +561,40 @@ impl WgpuBackend {
                 ],
             })
         };
-        let mat = |off, len, cols, vals, buf, mode| Params { m_off: off, m_len: len, m_cols: cols, m_vals: vals, m_buf: buf, mode, ..p };
+        let (nw, nb, nob) = (batch.w_cols.len(), batch.b_cols.len(), batch.bond_capacity());
+        let mat = |(off, len, cols, vals, buf, count, row), mode| Params {
+            m_off: off,
+            m_len: len,
+            m_cols: cols,
+            m_vals: vals,
+            m_buf: buf,
+            m_count: count as u32,
+            m_row: row,
+            mode,
+            ..p
+        };
+        let old = (p.b_off, p.old_len, p.old_cols, p.old_vals, BUF_B, nb, p.b_row);
+        let wfb = (p.w_off, p.wfb_len, p.wfb_cols, p.wfb_vals, BUF_W, nw, p.w_row);
+        let ema = (p.ob_off, p.ema_len, p.ema_cols, p.ema_vals, BUF_B, nob, p.ob_row);
+        let norm = (p.ob_off, p.ema_len, p.ema_cols, p.norm_vals, BUF_B, nob, p.ob_row);
         let base = bind(p);
-        let old_orig = bind(mat(p.b_off, p.old_len, p.old_cols, p.old_vals, BUF_B, MODE_ORIGINAL));
-        let wfb_orig = bind(mat(p.w_off, p.wfb_len, p.wfb_cols, p.wfb_vals, BUF_W, MODE_ORIGINAL));
-        let ema_orig = bind(mat(p.ob_off, p.ema_len, p.ema_cols, p.ema_vals, BUF_B, MODE_ORIGINAL));
-        let norm_y3 = bind(mat(p.ob_off, p.ema_len, p.ema_cols, p.norm_vals, BUF_B, MODE_YUMA3));
+        let old_orig = bind(mat(old, MODE_ORIGINAL));
+        let wfb_orig = bind(mat(wfb, MODE_ORIGINAL));
+        let ema_orig = bind(mat(ema, MODE_ORIGINAL));
+        let norm_y3 = bind(mat(norm, MODE_YUMA3));
 
         let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epoch") });
-        let groups_of = |x: usize| (x as u32).div_ceil(self.workgroup);
+        let groups_of = |x: usize| (x as u32).div_ceil(WORKGROUP);
         let per_dim = self.limits.max_compute_workgroups_per_dimension.max(1);
-        let (uid_groups, epoch_groups, entry_groups) = (groups_of(u), groups_of(e), groups_of(batch.w_cols.len()));
+        let (uid_groups, epoch_groups, entry_groups) = (groups_of(u), groups_of(e), groups_of(nw));
         // One pass per dispatch: each step reads what the one before wrote.
         let run = |enc: &mut wgpu::CommandEncoder, entry: &str, group: &wgpu::BindGroup, per: Per| {
             let groups = match per {
                 Per::Uid => uid_groups,
                 Per::Epoch => epoch_groups,
                 Per::Entry => entry_groups,
+                Per::Bond => groups_of(nb),
+                Per::OutBond => groups_of(nob),
             };
             if groups == 0 {
                 return;
@@ -580,6 +613,7 @@ impl WgpuBackend {
             }
         };
         run(&mut enc, "masked_weights", &base, Per::Uid);
+        run(&mut enc, "row_normalize", &base, Per::Entry);
         run(&mut enc, "median_prepare", &base, Per::Epoch);
         run(&mut enc, "median_use_stake", &base, Per::Uid);
         run(&mut enc, "median_minority", &base, Per::Epoch);
@@ -594,11 +628,11 @@ impl WgpuBackend {
         run(&mut enc, "read_bonds", &base, Per::Uid);
         // Original Yuma: old bonds and stake-scaled weights column-normalised.
         run(&mut enc, "col_sum", &old_orig, Per::Uid);
-        run(&mut enc, "col_divide", &old_orig, Per::Uid);
+        run(&mut enc, "col_divide", &old_orig, Per::Bond);
         clear_csum(&mut enc);
         run(&mut enc, "row_scale", &base, Per::Uid);
         run(&mut enc, "col_sum", &wfb_orig, Per::Uid);
-        run(&mut enc, "col_divide", &wfb_orig, Per::Uid);
+        run(&mut enc, "col_divide", &wfb_orig, Per::Entry);
         clear_csum(&mut enc);
         run(&mut enc, "liquid_walk", &base, Per::Uid);
         run(&mut enc, "liquid_alpha", &base, Per::Entry);
@@ -607,14 +641,14 @@ impl WgpuBackend {
         // Disjoint epochs: the Yuma3 copy and the original EMA share the accumulators.
         run(&mut enc, "col_sum", &norm_y3, Per::Uid);
         run(&mut enc, "col_sum", &ema_orig, Per::Uid);
-        run(&mut enc, "col_divide", &norm_y3, Per::Uid);
-        run(&mut enc, "col_divide", &ema_orig, Per::Uid);
+        run(&mut enc, "col_divide", &norm_y3, Per::OutBond);
+        run(&mut enc, "col_divide", &ema_orig, Per::OutBond);
         run(&mut enc, "dividends", &base, Per::Uid);
         run(&mut enc, "dividends_sum", &base, Per::Epoch);
         run(&mut enc, "dividends_normalize", &base, Per::Uid);
         run(&mut enc, "col_max_high", &ema_orig, Per::Uid);
         run(&mut enc, "col_max_low", &ema_orig, Per::Uid);
-        run(&mut enc, "col_max_upscale", &ema_orig, Per::Uid);
+        run(&mut enc, "col_max_upscale", &ema_orig, Per::OutBond);
         run(&mut enc, "store_bonds", &base, Per::Uid);
         run(&mut enc, "emission_sum", &base, Per::Epoch);
         run(&mut enc, "emission", &base, Per::Uid);
@@ -629,7 +663,8 @@ impl WgpuBackend {
                 mapped_at_creation: false,
             })
         };
-        let (read_u, read_b) = (staging(out_u.1), staging(out_b.1));
+        let (read_u, read_b, read_f) = (staging(out_u.1), staging(out_b.1), staging(4));
+        enc.copy_buffer_to_buffer(&acc_buf, p.a_fault as u64 * 4, &read_f, 0, 4);
         if out_u.1 > 0 {
             enc.copy_buffer_to_buffer(&uw_buf, out_u.0, &read_u, 0, out_u.1);
         }
@@ -645,6 +680,12 @@ impl WgpuBackend {
         }
         let got_u = self.read(&read_u, out_u.1)?;
         let got_b = self.read(&read_b, out_b.1)?;
+        if self.read(&read_f, 4)?.first() != Some(&0) {
+            return Err(device_err(
+                "a kernel ran out of the driver's loop budget per invocation (Mesa lavapipe caps it) \
+                 and would have returned wrong results; split the epochs or use a hardware adapter",
+            ));
+        }
         if let Some(f) = self.fault.lock().unwrap_or_else(|p| p.into_inner()).take() {
             return Err(device_err(f));
         }
