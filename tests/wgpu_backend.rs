@@ -105,8 +105,8 @@ fn wgpu_matches_cpu_on_random_epochs() {
     let mut compared = 0;
     // Small and medium subnets, every variant and penalty, sizes mixed in one batch;
     // n = 0 and n = 1 included.
-    for round in 0..6 {
-        let inputs: Vec<EpochInput> = (0..40)
+    for round in 0..10 {
+        let inputs: Vec<EpochInput> = (0..50)
             .map(|_| {
                 let n = rng.pick(&[0, 1, 2, 3, 7, 16, 33, 64, 100]);
                 let density = rng.pick(&[0, 10, 50, 100]);
@@ -132,4 +132,45 @@ fn wgpu_matches_cpu_on_dense_1024_subnets() {
         .collect();
     let compared = compare(&b, &inputs, "dense 1024");
     eprintln!("wgpu vs cpu: compared {compared} dense 1024-uid epochs");
+}
+
+#[test]
+fn wgpu_matches_cpu_on_edge_epochs() {
+    let Some(b) = backend() else { return };
+    let mut rng = Rng::new(0x5EED_ED6E);
+    let mut inputs = Vec::new();
+    for &(yuma3, liquid_alpha) in &[(true, true), (true, false), (false, false), (false, true)] {
+        for bonds_penalty in [0, 65_535, 12_345] {
+            for n in [0u16, 1, 2, 5] {
+                let shape = Shape { n, density: 100, yuma3, liquid_alpha, bonds_penalty };
+                let mut x = epochgen::epoch(&mut rng, shape);
+                if n > 0 && rng.chance(50) {
+                    // Owner self-weight: the only diagonal entry the chain keeps.
+                    x.owner_uid = Some(0);
+                    x.validator_permit[0] = true;
+                }
+                inputs.push(x.clone());
+                // The same epoch with every stake zero: emission falls back to stake.
+                x.alpha_stake.iter_mut().for_each(|s| *s = 0);
+                x.tao_stake.iter_mut().for_each(|s| *s = 0);
+                inputs.push(x);
+            }
+        }
+    }
+    // An invalid epoch fails alone, with the CPU's error.
+    let mut bad = inputs[5].clone();
+    bad.owner_uid = Some(bad.n);
+    inputs.insert(3, bad);
+    let compared = compare(&b, &inputs, "edge");
+    eprintln!("wgpu vs cpu: compared {compared} edge epochs (one invalid)");
+}
+
+#[test]
+fn adapters_lists_the_backend_adapter() {
+    let Some(b) = backend() else { return };
+    let listed = adapters();
+    eprintln!("adapters: {listed:?}");
+    assert!(!listed.is_empty());
+    let name = b.describe();
+    assert!(listed.iter().any(|a| name.contains(a.as_str())), "{name} not among {listed:?}");
 }

@@ -17,12 +17,22 @@
 //! included on some Mesa versions, most mobile and web GPUs), and one portable path means
 //! one path to test. The cost is speed, never exactness.
 //!
-//! Parallelism: kernels run one thread per uid row (or column) across all epochs of a
-//! batch at once; O(n) vector normalisations run one thread per epoch. Column sums and
-//! maxima use atomics, which are exact here because every summed value is non-negative
-//! (a saturating sum of non-negative terms does not depend on order) and 96-bit
-//! accumulators never wrap. A batch larger than the adapter's buffer or dispatch limits is
-//! split into chunks of whole epochs.
+//! Parallelism: kernels run across all epochs of a batch at once, one thread per uid row
+//! or column (masking, median, clipping, EMAs, dividends), one thread per matrix entry
+//! (every per-entry division: row and column normalisations, max-upscale, liquid alpha),
+//! and one thread per epoch only for O(n) wrapping sums. Column sums and maxima use
+//! atomics, exact here because every summed value is non-negative (a saturating sum of
+//! non-negative terms does not depend on order) and 96-bit accumulators never wrap.
+//! Scatter order into median columns is arbitrary; cumulative stakes are exact sums of
+//! normalised stake, so it cannot change the median. A batch larger than the adapter's
+//! buffer or dispatch limits is split into chunks of whole epochs.
+//!
+//! Mesa lavapipe caps loop iterations per invocation (65535 in Mesa 22, all loops of the
+//! invocation together) and then silently leaves loops early. The kernels keep
+//! per-invocation work small (divisions per entry, not per row), and every kernel ends with
+//! a canary loop that flags an exhausted budget, which the host turns into
+//! [`BackendError::Device`] rather than return wrong numbers. Epochs whose single column or
+//! row needs more (dense subnets of several thousand uids) fail loudly on lavapipe.
 
 use std::sync::{Arc, Mutex};
 
