@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::epochgen::{self, Rng, Shape};
@@ -21,7 +22,8 @@ fn backend() -> Option<WgpuBackend> {
             Some(b)
         }
         Err(e) => {
-            eprintln!("SKIPPED: no wgpu adapter ({e}); adapters seen: {:?}", adapters());
+            // Written past the test harness's capture, so the skip shows even on success.
+            let _ = writeln!(std::io::stderr(), "SKIPPED: no wgpu adapter ({e}); adapters seen: {:?}", adapters());
             assert!(
                 std::env::var("YUMA_ALLOW_NO_WGPU").as_deref() == Ok("1"),
                 "no wgpu adapter: install Mesa lavapipe (mesa-vulkan-drivers) or set YUMA_ALLOW_NO_WGPU=1"

@@ -472,7 +472,7 @@ impl WgpuBackend {
     }
 
     /// Splits valid epochs into chunks that fit the adapter, in order.
-    fn chunks<'a>(&self, epochs: &[(&'a EpochInput, Stake)]) -> Result<Vec<std::ops::Range<usize>>, BackendError> {
+    fn chunks(&self, epochs: &[(&EpochInput, Stake)]) -> Result<Vec<std::ops::Range<usize>>, BackendError> {
         let mut out = Vec::new();
         let (mut start, mut t) = (0, [0u64; 5]);
         for (i, (x, _)) in epochs.iter().enumerate() {
