@@ -295,12 +295,37 @@ fn epoch(rng: &mut Rng, n: usize, dense: bool) -> EpochInput {
     }
 }
 
+/// Three equal validators, kappa = 1/3: the cumulative stake of the two lowest scores of
+/// column 3 equals `minority` exactly, where `>` and `>=` pick different medians.
+fn minority_tie_epoch(rng: &mut Rng, yuma3: bool) -> EpochInput {
+    let mut x = epoch(rng, 4, false);
+    x.alpha_stake = vec![1_000_000, 1_000_000, 1_000_000, 0];
+    x.tao_stake = vec![0; 4];
+    x.stake_threshold = 0;
+    x.kappa = 21845;
+    x.activity_cutoff = u64::MAX;
+    x.block_at_registration = vec![0; 4];
+    x.last_update = vec![x.current_block; 4];
+    x.validator_permit = vec![true, true, true, false];
+    x.max_allowed_validators = 3;
+    x.commit_reveal = false;
+    x.owner_uid = None;
+    x.yuma3 = yuma3;
+    x.weights = SparseMatrix::from_rows(&[
+        vec![(3, 1000), (1, 1000)],
+        vec![(3, 1000), (0, 3000)],
+        vec![(3, 3000), (0, 1000)],
+        vec![],
+    ]);
+    x
+}
+
 #[test]
 fn host_kernels_match_cpu_on_generated_epochs() {
     let mut rng = Rng(0x5EED_CAFE_F00D_0001);
     let sizes = [0usize, 1, 1, 2, 3, 4, 5, 8, 16, 17, 33, 64, 100, 257];
     let mut batches: Vec<Vec<EpochInput>> = Vec::new();
-    for _ in 0..6 {
+    for b in 0..6 {
         let mut batch: Vec<EpochInput> = (0..40).map(|_| { let n = rng.pick(&sizes); epoch(&mut rng, n, false) }).collect();
         // A stake sum that overflows I64F64 fails its epoch only.
         let mut overflow = epoch(&mut rng, 4, false);
@@ -311,6 +336,7 @@ fn host_kernels_match_cpu_on_generated_epochs() {
         let mut invalid = epoch(&mut rng, 8, false);
         invalid.last_update.pop();
         batch.insert(rng.below(batch.len() as u64) as usize, invalid);
+        batch.push(minority_tie_epoch(&mut rng, b % 2 == 0));
         batches.push(batch);
     }
     // Dense 1,024-uid subnets: Yuma3 with liquid alpha and original Yuma, mixed with small ones.
