@@ -7,6 +7,7 @@
 //! every conformance case (also against the chain's output) and seeded generated epochs.
 //!
 //! Needs a C++17 compiler (`$CXX`, else `g++`, `c++` or `clang++`); fails loudly without one.
+//! `YUMA_HOST_CXXFLAGS` adds compiler flags (e.g. sanitizers).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,6 +56,8 @@ fn driver() -> &'static Path {
         let out = Command::new(&cxx)
             .args(["-std=c++17", "-O2", "-Wall", "-Wextra", "-I"])
             .arg(root().join("kernels"))
+            // Extra flags, e.g. sanitizers: YUMA_HOST_CXXFLAGS="-fsanitize=undefined,address".
+            .args(std::env::var("YUMA_HOST_CXXFLAGS").unwrap_or_default().split_whitespace())
             .args(["-x", "c++"])
             .arg(root().join("tests/cuda_host/driver.cpp"))
             .arg("-o")

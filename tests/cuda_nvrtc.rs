@@ -27,6 +27,7 @@ fn cuda_kernels_compile_with_nvrtc() {
     for ((file, _, names), c) in STEPS.iter().zip(&compiled) {
         assert_eq!(*file, c.file);
         assert!(c.cubin_bytes > 0, "{file}: no CUBIN for {ARCH}");
+        assert!(c.log.is_empty(), "{file}: NVRTC warnings:\n{}", c.log);
         for name in names.iter() {
             assert!(c.ptx.contains(&format!(".entry {name}(")), "{file}: kernel {name} missing from the PTX");
             kernels += 1;

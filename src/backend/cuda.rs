@@ -92,6 +92,8 @@ pub struct Compiled {
     pub ptx: String,
     /// Size of the CUBIN NVRTC built for the same architecture (non-zero: SASS generated).
     pub cubin_bytes: usize,
+    /// NVRTC's log (warnings); empty for a clean compile.
+    pub log: String,
 }
 
 /// Makes NVRTC loadable: `YUMA_NVRTC_LIB`, when set, names the library file, loaded
@@ -166,7 +168,8 @@ fn compile_one(file: &'static str, source: &str, arch: &str) -> Result<Compiled,
                 let ptx = nvrtc::get_ptx(prog).map_err(|e| format!("{file}: {e:?}"))?;
                 let mut cubin_bytes = 0usize;
                 nvrtc_sys::nvrtcGetCUBINSize(prog, &mut cubin_bytes).result().map_err(|e| format!("{file}: {e:?}"))?;
-                Ok(Compiled { file, ptx: c_chars_to_string(&ptx), cubin_bytes })
+                let log = nvrtc::get_program_log(prog).map(|l| c_chars_to_string(&l)).unwrap_or_default();
+                Ok(Compiled { file, ptx: c_chars_to_string(&ptx), cubin_bytes, log: log.trim().to_string() })
             }
         }
     };
