@@ -118,9 +118,19 @@ impl I32F32 {
     }
 
     /// Checked division: `(a << 32) / b` truncated toward zero; `None` on overflow or `b == 0`.
-    pub const fn checked_div(self, rhs: Self) -> Option<Self> {
+    pub fn checked_div(self, rhs: Self) -> Option<Self> {
         if rhs.0 == 0 {
             return None;
+        }
+        if self.0 >= 0 && rhs.0 > 0 {
+            // Non-negative operands (every hot division of the epoch): the quotient fits a
+            // u64 exactly when the numerator's high word is below the divisor.
+            let (hi, lo) = ((self.0 as u64) >> 32, (self.0 as u64) << 32);
+            if hi >= rhs.0 as u64 {
+                return None;
+            }
+            let q = div_u128_by_u64(hi, lo, rhs.0 as u64);
+            return if q > i64::MAX as u64 { None } else { Some(Self(q as i64)) };
         }
         let q = ((self.0 as i128) << 32) / rhs.0 as i128;
         if q > i64::MAX as i128 || q < i64::MIN as i128 {
@@ -131,7 +141,7 @@ impl I32F32 {
     }
 
     /// Saturating division (upstream panics on a zero divisor; here it saturates by sign).
-    pub const fn saturating_div(self, rhs: Self) -> Self {
+    pub fn saturating_div(self, rhs: Self) -> Self {
         match self.checked_div(rhs) {
             Some(v) => v,
             None if (self.0 < 0) != (rhs.0 < 0) => Self::MIN,
@@ -140,7 +150,7 @@ impl I32F32 {
     }
 
     /// `safe_div`: the quotient, or 0 on overflow or a zero divisor.
-    pub const fn safe_div(self, rhs: Self) -> Self {
+    pub fn safe_div(self, rhs: Self) -> Self {
         match self.checked_div(rhs) {
             Some(v) => v,
             None => Self::ZERO,
@@ -177,18 +187,18 @@ impl I32F32 {
 }
 
 /// `u16_proportion_to_fixed` / `fixed_to_fixed_u16_proportion` of a u16: `x / 65535`.
-pub const fn u16_proportion_to_fixed(x: u16) -> I32F32 {
+pub fn u16_proportion_to_fixed(x: u16) -> I32F32 {
     I32F32::from_u16(x).safe_div(I32F32::from_u16(u16::MAX))
 }
 
 /// `fixed_proportion_to_u16`: `x * 65535`, floored and clamped to u16.
-pub const fn fixed_proportion_to_u16(x: I32F32) -> u16 {
+pub fn fixed_proportion_to_u16(x: I32F32) -> u16 {
     x.saturating_mul(I32F32::from_u16(u16::MAX)).saturating_to_u16()
 }
 
 /// `substrate_fixed::transcendental::exp` for I32F32 in and out: a 30-term Taylor
 /// series with checked operations, inverted for negative input.
-pub const fn exp(operand: I32F32) -> Option<I32F32> {
+pub fn exp(operand: I32F32) -> Option<I32F32> {
     if operand.0 == 0 {
         return Some(I32F32::ONE);
     }
@@ -209,24 +219,26 @@ pub const fn exp(operand: I32F32) -> Option<I32F32> {
         None => return None,
     };
     let mut term = x;
-    let mut i = 2i64;
-    while i < 32 {
-        term = match term.checked_mul(x) {
-            Some(v) => v,
-            None => return None,
-        };
-        // (t << 32) / (i << 32) truncates exactly like t / i.
-        term = I32F32(term.0 / i);
-        result = match result.checked_add(term) {
-            Some(v) => v,
-            None => return None,
-        };
-        if term.0 == 0 {
-            // Every later term is 0 * x / i = 0: the sum is final.
-            break;
-        }
-        i += 1;
+    // Terms i = 2..=31 with constant divisors, so each `/ i` compiles to a multiply.
+    macro_rules! terms {
+        ($($i:literal)*) => {$(
+            term = match term.checked_mul(x) {
+                Some(v) => v,
+                None => return None,
+            };
+            // (t << 32) / (i << 32) truncates exactly like t / i.
+            term = I32F32(term.0 / $i);
+            result = match result.checked_add(term) {
+                Some(v) => v,
+                None => return None,
+            };
+            if term.0 == 0 {
+                // Every later term is 0 * x / i = 0: the sum is final.
+                return if neg { I32F32::ONE.checked_div(result) } else { Some(result) };
+            }
+        )*};
     }
+    terms!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
     if neg {
         I32F32::ONE.checked_div(result)
     } else {
@@ -235,7 +247,7 @@ pub const fn exp(operand: I32F32) -> Option<I32F32> {
 }
 
 /// `exp_safe`: clamps the input to [-20, 20]; an overflowing `exp` gives 0 or `MAX`.
-pub const fn exp_safe(input: I32F32) -> I32F32 {
+pub fn exp_safe(input: I32F32) -> I32F32 {
     let lo = I32F32::saturating_from_int(-20);
     let hi = I32F32::saturating_from_int(20);
     let x = if input.0 < lo.0 {
@@ -388,6 +400,25 @@ const fn clamp_i128_to_i64(x: i128) -> i64 {
         i64::MIN
     } else {
         x as i64
+    }
+}
+
+/// `(hi:lo) / d` for `hi < d`, so the quotient fits a u64.
+#[inline]
+fn div_u128_by_u64(hi: u64, lo: u64, d: u64) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let q: u64;
+        // SAFETY: `div` faults only on a zero divisor or a quotient above 64 bits; `hi < d`
+        // rules out both. The compiler would call a 128-bit library routine instead.
+        unsafe {
+            core::arch::asm!("div {d}", d = in(reg) d, inout("rax") lo => q, inout("rdx") hi => _, options(pure, nomem, nostack));
+        }
+        q
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        ((((hi as u128) << 64) | lo as u128) / d as u128) as u64
     }
 }
 

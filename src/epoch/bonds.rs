@@ -80,15 +80,39 @@ pub fn ema_fixed(new: &Csr, old: &Csr, alpha: I32F32, n: usize) -> Csr {
     let one_minus = I32F32::ONE.saturating_sub(alpha);
     let mut out = Csr::with_capacity(n, new.cols.len().max(old.cols.len()));
     let mut acc = Scratch::new(n);
+    let ascending = |c: &[u16]| c.windows(2).all(|w| w[0] < w[1]) && c.last().is_none_or(|&l| (l as usize) < n);
     for i in 0..n {
         let (nc, nv) = new.row(i);
+        let (oc, ov) = old.row(i);
+        if ascending(nc) && ascending(oc) {
+            // Both rows sorted within 0..n: merge them directly, no scratch row or sort.
+            let (mut a, mut b) = (0, 0);
+            while a < nc.len() || b < oc.len() {
+                let take_new = b == oc.len() || (a < nc.len() && nc[a] <= oc[b]);
+                let take_old = a == nc.len() || (b < oc.len() && oc[b] <= nc[a]);
+                let c = if take_new { nc[a] } else { oc[b] };
+                let mut v = I32F32::ZERO;
+                if take_new {
+                    v = v.saturating_add(alpha.saturating_mul(nv[a]));
+                    a += 1;
+                }
+                if take_old {
+                    v = v.saturating_add(one_minus.saturating_mul(ov[b]));
+                    b += 1;
+                }
+                if v > I32F32::ZERO {
+                    out.push(c, v);
+                }
+            }
+            out.end_row();
+            continue;
+        }
         for (&c, &v) in nc.iter().zip(nv) {
             if (c as usize) < n {
                 let cell = acc.cell(c);
                 *cell = cell.saturating_add(alpha.saturating_mul(v));
             }
         }
-        let (oc, ov) = old.row(i);
         for (&c, &v) in oc.iter().zip(ov) {
             if (c as usize) < n {
                 let cell = acc.cell(c);
