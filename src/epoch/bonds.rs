@@ -1,8 +1,6 @@
 //! Steps 9-10: weights for bonds, the bonds EMA (Yuma3 with fixed or liquid alpha, and
 //! original Yuma) and dividends.
 
-use std::collections::HashMap;
-
 use crate::epoch::sparse::{Csr, Scratch, normalize};
 use crate::fixed::{I32F32, I64F64, exp_safe, u16_proportion_to_fixed};
 use crate::model::EpochInput;
@@ -132,13 +130,18 @@ pub fn ema_fixed(new: &Csr, old: &Csr, alpha: I32F32, n: usize) -> Csr {
     out
 }
 
+/// Slots of the liquid alpha memo (a power of two).
+const MEMO_SLOTS: usize = 4096;
+
 /// Liquid alpha parameters and a memo of `alpha_sigmoid` by its only varying input.
 pub struct LiquidAlpha {
     low: I32F32,
     high: I32F32,
     /// `steepness / -100`, computed once.
     slope: I32F32,
-    memo: HashMap<i64, I32F32, std::hash::BuildHasherDefault<MulHasher>>,
+    /// Direct-mapped cache of (combined difference, alpha): repeated differences (zero
+    /// above all) skip the 30-term exp; a miss just overwrites its slot.
+    memo: Vec<(i64, I32F32)>,
 }
 
 impl LiquidAlpha {
@@ -149,7 +152,8 @@ impl LiquidAlpha {
             high: u16_proportion_to_fixed(input.alpha_high),
             slope: I32F32::saturating_from_int(input.alpha_sigmoid_steepness as i64)
                 .saturating_div(I32F32::saturating_from_int(-100)),
-            memo: HashMap::default(),
+            // Key -1 never occurs: differences are clamped to [0, 1].
+            memo: vec![(-1, I32F32::ZERO); MEMO_SLOTS],
         }
     }
 
@@ -161,13 +165,14 @@ impl LiquidAlpha {
         } else {
             clamp01(bond.saturating_sub(weight))
         };
-        let (low, high, slope) = (self.low, self.high, self.slope);
-        *self.memo.entry(diff.0).or_insert_with(|| {
-            let e = exp_safe(slope.saturating_mul(diff.saturating_sub(I32F32::HALF)));
+        let slot = &mut self.memo[(diff.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) as usize >> 52];
+        if slot.0 != diff.0 {
+            let e = exp_safe(self.slope.saturating_mul(diff.saturating_sub(I32F32::HALF)));
             let sigmoid = I32F32::ONE.saturating_div(I32F32::ONE.saturating_add(e));
-            let alpha = low.saturating_add(sigmoid.saturating_mul(high.saturating_sub(low)));
-            alpha.min_of(high).max_of(low)
-        })
+            let alpha = self.low.saturating_add(sigmoid.saturating_mul(self.high.saturating_sub(self.low)));
+            *slot = (diff.0, alpha.min_of(self.high).max_of(self.low));
+        }
+        slot.1
     }
 }
 
@@ -258,22 +263,4 @@ pub fn row_scale(m: &Csr, scale: &[I32F32]) -> Csr {
         out.vals[a..b].iter_mut().for_each(|v| *v = v.saturating_mul(s));
     }
     out
-}
-
-/// A multiplicative hasher for the i64 memo keys: one multiply, no SipHash rounds.
-#[derive(Default)]
-pub struct MulHasher(u64);
-
-impl std::hash::Hasher for MulHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_i64(&mut self, x: i64) {
-        self.0 = (x as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_right(29);
-    }
 }
