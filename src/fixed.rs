@@ -186,6 +186,68 @@ impl I32F32 {
     }
 }
 
+/// An I32F32 divisor prepared once for many `checked_div`/`safe_div` by it: with a
+/// non-negative numerator and a positive divisor the quotient comes from a precomputed
+/// reciprocal (Möller–Granlund 2-by-1 division), a few multiplies instead of a hardware
+/// division. Results equal `I32F32::checked_div` for every numerator.
+#[derive(Clone, Copy, Debug)]
+pub struct I32F32Divisor {
+    d: I32F32,
+    /// Divisor shifted so its top bit is set.
+    norm: u64,
+    shift: u32,
+    /// `floor((2^128 - 1) / norm) - 2^64`.
+    inv: u64,
+}
+
+impl I32F32Divisor {
+    /// Prepares `d` (any value; non-positive divisors use the plain path).
+    pub fn new(d: I32F32) -> Self {
+        if d.0 <= 0 {
+            return Self { d, norm: 0, shift: 0, inv: 0 };
+        }
+        let shift = (d.0 as u64).leading_zeros();
+        let norm = (d.0 as u64) << shift;
+        let inv = ((((!norm) as u128) << 64) | u64::MAX as u128) / norm as u128;
+        Self { d, norm, shift, inv: inv as u64 }
+    }
+
+    /// `a.checked_div(d)`.
+    #[inline]
+    pub fn checked_div(&self, a: I32F32) -> Option<I32F32> {
+        if a.0 < 0 || self.norm == 0 {
+            return a.checked_div(self.d);
+        }
+        let (hi, lo) = ((a.0 as u64) >> 32, (a.0 as u64) << 32);
+        if hi >= self.d.0 as u64 {
+            return None;
+        }
+        let (u1, u0) = if self.shift == 0 { (hi, lo) } else { ((hi << self.shift) | (lo >> (64 - self.shift)), lo << self.shift) };
+        let p = self.inv as u128 * u1 as u128 + (((u1 as u128) << 64) | u0 as u128);
+        let (mut q1, q0) = (((p >> 64) as u64).wrapping_add(1), p as u64);
+        let mut r = u0.wrapping_sub(q1.wrapping_mul(self.norm));
+        if r > q0 {
+            q1 = q1.wrapping_sub(1);
+            r = r.wrapping_add(self.norm);
+        }
+        if r >= self.norm {
+            q1 += 1;
+        }
+        if q1 > i64::MAX as u64 { None } else { Some(I32F32(q1 as i64)) }
+    }
+
+    /// The divisor.
+    pub fn divisor(&self) -> I32F32 {
+        self.d
+    }
+
+    /// `a.safe_div(d)`.
+    #[inline]
+    pub fn safe_div(&self, a: I32F32) -> I32F32 {
+        self.checked_div(a).unwrap_or(I32F32::ZERO)
+    }
+}
+
 /// `u16_proportion_to_fixed` / `fixed_to_fixed_u16_proportion` of a u16: `x / 65535`.
 pub fn u16_proportion_to_fixed(x: u16) -> I32F32 {
     I32F32::from_u16(x).safe_div(I32F32::from_u16(u16::MAX))

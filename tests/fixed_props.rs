@@ -16,7 +16,7 @@ use substrate_fixed::transcendental;
 use substrate_fixed::types::{
     I32F32 as UI32F32, I64F64 as UI64F64, I96F32 as UI96F32, U96F32 as UU96F32,
 };
-use yuma::fixed::{self, I32F32, I64F64, I96F32, U96F32};
+use yuma::fixed::{self, I32F32, I32F32Divisor, I64F64, I96F32, U96F32};
 
 // ---------------------------------------------------------------------------------------
 // Harness
@@ -715,6 +715,28 @@ fn i32f32_arithmetic() {
     let n = cases();
     let e = edges_i64();
     let f = |a: i64, b: i64| format!("a={a:#x} b={b:#x}");
+
+    let op = "I32F32Divisor::checked_div";
+    run2(
+        op,
+        &e,
+        &e,
+        n,
+        |r| {
+            let (a, b) = near_quotient_i64(r, &e);
+            // Mostly the epoch's case: non-negative numerators over positive divisors.
+            if r.coin() { (a.wrapping_abs().max(0), b.wrapping_abs().max(1)) } else { (a, b) }
+        },
+        all2,
+        |a, b| {
+            same(
+                op,
+                || f(a, b),
+                I32F32Divisor::new(I32F32(b)).checked_div(I32F32(a)).map(|q| q.0),
+                u32f(a).checked_div(u32f(b)).map(|q| q.to_bits()),
+            )
+        },
+    );
 
     let op = "I32F32::saturating_add";
     run2(
