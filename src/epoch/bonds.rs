@@ -1,18 +1,20 @@
 //! Steps 9-10: weights for bonds, the bonds EMA (Yuma3 with fixed or liquid alpha, and
 //! original Yuma) and dividends.
 
+use std::borrow::Cow;
+
 use crate::epoch::sparse::{Csr, Scratch, normalize};
 use crate::fixed::{I32F32, I64F64, exp_safe, u16_proportion_to_fixed};
 use crate::model::EpochInput;
 
 /// `interpolate_sparse(weights, clipped, n, ratio)`: ratio 0 and 1 return one side as it
 /// is; otherwise `w + ratio * (c - w)` per column, ascending, positive results only.
-pub fn weights_for_bonds(weights: &Csr, clipped: &Csr, ratio: I32F32) -> Csr {
+pub fn weights_for_bonds<'a>(weights: &'a Csr, clipped: &'a Csr, ratio: I32F32) -> Cow<'a, Csr> {
     if ratio == I32F32::ZERO {
-        return weights.clone();
+        return Cow::Borrowed(weights);
     }
     if ratio == I32F32::ONE {
-        return clipped.clone();
+        return Cow::Borrowed(clipped);
     }
     let mut out = Csr::with_capacity(weights.rows(), weights.cols.len());
     let mut row: Vec<(u16, I32F32)> = Vec::new();
@@ -40,7 +42,7 @@ pub fn weights_for_bonds(weights: &Csr, clipped: &Csr, ratio: I32F32) -> Csr {
         }
         out.end_row();
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Bonds as read for the epoch: every stored entry (column uids >= n included), values
@@ -256,8 +258,8 @@ pub fn dividends_original(ema: &Csr, incentive: &[I32F32], n: usize) -> Vec<I32F
 }
 
 /// `row_hadamard_sparse`: each row scaled by its uid's active stake.
-pub fn row_scale(m: &Csr, scale: &[I32F32]) -> Csr {
-    let mut out = m.clone();
+pub fn row_scale(m: Cow<'_, Csr>, scale: &[I32F32]) -> Csr {
+    let mut out = m.into_owned();
     for (i, &s) in scale.iter().enumerate() {
         let (a, b) = (out.offsets[i] as usize, out.offsets[i + 1] as usize);
         out.vals[a..b].iter_mut().for_each(|v| *v = v.saturating_mul(s));
