@@ -71,3 +71,17 @@ pub fn open(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError> {
         BackendKind::Cuda => Ok(Box::new(cuda::CudaBackend::new()?)),
     }
 }
+
+/// One line per backend kind: what it would run on, or why it cannot run here.
+pub fn available() -> Vec<String> {
+    [BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Cuda]
+        .into_iter()
+        .map(|k| {
+            let name = format!("{k:?}").to_lowercase();
+            match open(k) {
+                Ok(b) => format!("{name:<5} available: {}", b.describe()),
+                Err(e) => format!("{name:<5} {e}"),
+            }
+        })
+        .collect()
+}
