@@ -374,3 +374,50 @@ fn host_kernels_match_cpu_on_generated_epochs() {
     );
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// Original Yuma on 40,000 uids whose bond column 0 holds 65535 in every row: its raw
+/// column sum (40,000 * 65535 as I32F32) passes i64::MAX, so the column normalisation
+/// divides by the saturated sum. One grid emulation: the epoch alone is large.
+#[test]
+fn host_kernels_match_cpu_on_a_saturating_bond_column() {
+    let mut rng = Rng(0x5A7_0B0D);
+    let n = 40_000usize;
+    let mut x = epoch(&mut rng, 0, false);
+    x.n = n as u16;
+    x.yuma3 = false;
+    x.current_block = 1_000_000;
+    x.last_mechanism_step_block = 999_000;
+    x.activity_cutoff = 5_000;
+    x.stake_threshold = 0;
+    x.max_allowed_validators = 256;
+    x.bonds_moving_average = 900_000;
+    x.commit_reveal = false;
+    x.owner_uid = Some(7);
+    x.alpha_stake = (0..n).map(|_| rng.below(1 << 40)).collect();
+    x.tao_stake = vec![0; n];
+    x.last_update = (0..n).map(|_| 1_000_000 - rng.below(8_000)).collect();
+    x.block_at_registration = (0..n as u64).collect();
+    x.commit_block = vec![None; n];
+    x.validator_permit = (0..n).map(|_| rng.chance(2)).collect();
+    let weight_rows: Vec<Vec<(u16, u16)>> = (0..n)
+        .map(|i| {
+            let mut cols: Vec<u16> = (0..4).map(|_| rng.below(n as u64 + 2) as u16).filter(|&c| c as usize != i).collect();
+            cols.sort_unstable();
+            cols.dedup();
+            cols.into_iter().map(|c| (c, rng.pick(&[1, 100, 65535]))).collect()
+        })
+        .collect();
+    x.weights = SparseMatrix::from_rows(&weight_rows);
+    let bond_rows: Vec<Vec<(u16, u16)>> =
+        (0..n).map(|i| if i % 3 == 0 { vec![(1, 65535), (0, 65535)] } else { vec![(0, 65535)] }).collect();
+    x.bonds = SparseMatrix::from_rows(&bond_rows);
+    let inputs = [x];
+    let cpu = yuma::epoch::run_epoch(&inputs[0]).expect("valid epoch");
+    let got = run_host(&inputs, 256, false, "saturating");
+    match &got[0] {
+        Ok(g) => assert_eq!(cpu.first_difference(g), None, "host kernels differ from the CPU"),
+        Err(e) => panic!("host kernels rejected the epoch: {e}"),
+    }
+    let stored = cpu.bonds.to_rows().iter().filter(|r| !r.is_empty()).count();
+    eprintln!("cuda host: saturating bond column sum epoch (n = {n}, {stored} stored bond rows) matched");
+}

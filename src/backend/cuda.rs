@@ -357,7 +357,11 @@ impl CudaBackend {
             return Err(unavailable("libcuda (the NVIDIA driver) not found"));
         }
         nvrtc_available().map_err(unavailable)?;
-        let ctx = CudaContext::new(0).map_err(|e| unavailable(format!("no usable device: {e:?}")))?;
+        // Last resort: cudarc panics when the installed driver lacks a symbol its bindings
+        // expect (a driver older than CUDA 12); that is "unavailable" too, not a crash.
+        let ctx = std::panic::catch_unwind(|| CudaContext::new(0))
+            .map_err(|_| unavailable("the NVIDIA driver is too old for CUDA 12 (missing driver API symbols)"))?
+            .map_err(|e| unavailable(format!("no usable device: {e:?}")))?;
         let device = ctx.name().unwrap_or_else(|_| "unknown device".into());
         let cc = |a| ctx.attribute(a).map_err(|e| unavailable(format!("device attribute: {e:?}")));
         use cudarc::driver::sys::CUdevice_attribute as A;
