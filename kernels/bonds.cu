@@ -258,11 +258,12 @@ YUMA_KERNEL(bonds_finish) {
     if (b.status[e]) return;
     const EpochHeader& h = b.headers[e];
     I32F32 sum = I32F32::of(b.ep_scalar[e * EP_SLOTS + EP_DIVIDEND_SUM]);
+    I32F32Divisor ds = I32F32Divisor::of(sum);
     bool yuma3 = (h.flags & FLAG_YUMA3) != 0;
     for (u32 i = tid; i < h.n; i += nt) {
         u32 u = h.uid_base + i, out = b.ob_offsets[h.row_base + i];
         I32F32 d = I32F32::of(b.dividend_fx[u]);
-        if (sum.bits != 0) d = d.safe_div(sum);
+        if (sum.bits != 0) d = ds.safe_div(d);
         b.dividend_fx[u] = d.bits;
         b.dividend[u] = fixed_proportion_to_u16(d);
         if (yuma3) continue;

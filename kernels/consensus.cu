@@ -17,6 +17,7 @@ YUMA_KERNEL(consensus_use_stake) {
         I32F32 a = I32F32::of(b.active_stake[h.uid_base + i]);
         if (a.bits > 0) sum = sum.wrapping_add(a);
     }
+    I32F32Divisor d = I32F32Divisor::of(sum);
     I32F32 stake_sum = I32F32::ZERO();
     i64 rows = 0;
     for (u32 i = 0; i < h.n; i++) {
@@ -24,7 +25,7 @@ YUMA_KERNEL(consensus_use_stake) {
         I32F32 a = I32F32::of(b.active_stake[u]);
         I32F32 s = I32F32::ZERO();
         if (a.bits > 0) {
-            s = sum.bits != 0 ? a.safe_div(sum) : a;
+            s = sum.bits != 0 ? d.safe_div(a) : a;
             stake_sum = stake_sum.wrapping_add(s);
             rows++;
         }
@@ -185,10 +186,11 @@ YUMA_KERNEL(consensus_incentive) {
     if (b.status[e]) return;
     const EpochHeader& h = b.headers[e];
     I32F32 sum = I32F32::of(b.ep_scalar[e * EP_SLOTS + EP_INCENTIVE_SUM]);
+    I32F32Divisor d = I32F32Divisor::of(sum);
     for (u32 j = tid; j < h.n; j += nt) {
         u32 u = h.uid_base + j;
         I32F32 x = I32F32::of(b.incentive_fx[u]);
-        if (sum.bits != 0) x = x.safe_div(sum);
+        if (sum.bits != 0) x = d.safe_div(x);
         b.incentive_fx[u] = x.bits;
         b.incentive[u] = fixed_proportion_to_u16(x);
     }

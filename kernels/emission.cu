@@ -27,6 +27,7 @@ YUMA_KERNEL(emission_split) {
     const EpochHeader& h = b.headers[e];
     const i64* ep = b.ep_scalar + e * EP_SLOTS;
     I32F32 sum = I32F32::of(ep[EP_EMISSION_SUM]);
+    I32F32Divisor ds = I32F32Divisor::of(sum);
     bool active_zero = ep[EP_ACTIVE_NORM_SUM] == 0;
     I96F32 rao = I96F32::from_u64(join_u64(h.emission));
     for (u32 i = tid; i < h.n; i += nt) {
@@ -34,9 +35,9 @@ YUMA_KERNEL(emission_split) {
         I32F32 inc = I32F32::of(b.incentive_fx[u]), div = I32F32::of(b.dividend_fx[u]);
         I32F32 server = inc, validator = div, combined = inc.saturating_add(div);
         if (sum.bits != 0) {
-            server = server.safe_div(sum);
-            validator = validator.safe_div(sum);
-            combined = combined.safe_div(sum);
+            server = ds.safe_div(server);
+            validator = ds.safe_div(validator);
+            combined = ds.safe_div(combined);
         } else {
             validator = combined = I32F32::of(active_zero ? b.stake_fx[u] : b.active_stake[u]);
         }

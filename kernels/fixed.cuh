@@ -59,6 +59,12 @@ YUMA_HD u32 leading_zeros(u128 x) {
     return n;
 }
 
+// `u64::leading_zeros`.
+YUMA_HD u32 leading_zeros_u64(u64 x) { return leading_zeros((u128)x) - 64; }
+
+// `(hi:lo) / d` for `hi < d`, so the quotient fits a u64.
+YUMA_HD u64 div_u128_by_u64(u64 hi, u64 lo, u64 d) { return (u64)((((u128)hi << 64) | (u128)lo) / (u128)d); }
+
 // Two 128-bit halves of a 256-bit value.
 struct U256 {
     u128 hi;
@@ -220,6 +226,15 @@ struct I32F32 {
     // `(a << 32) / b` truncated toward zero; empty on overflow or `b == 0`.
     YUMA_HD Option<I32F32> checked_div(I32F32 r) const {
         if (r.bits == 0) return None<I32F32>();
+        if (bits >= 0 && r.bits > 0) {
+            // Non-negative operands: the quotient fits a u64 exactly when the numerator's
+            // high word is below the divisor.
+            u64 hi = (u64)bits >> 32, lo = (u64)bits << 32;
+            if (hi >= (u64)r.bits) return None<I32F32>();
+            u64 q = div_u128_by_u64(hi, lo, (u64)r.bits);
+            if (q > (u64)YUMA_I64_MAX) return None<I32F32>();
+            return Some(of((i64)q));
+        }
         i128 q = ((i128)bits * ((i128)1 << 32)) / (i128)r.bits;
         if (q > (i128)YUMA_I64_MAX || q < (i128)YUMA_I64_MIN) return None<I32F32>();
         return Some(of((i64)q));
@@ -252,6 +267,52 @@ struct I32F32 {
 
     YUMA_HD I32F32 max_of(I32F32 r) const { return bits >= r.bits ? *this : r; }
     YUMA_HD I32F32 min_of(I32F32 r) const { return bits <= r.bits ? *this : r; }
+};
+
+// An I32F32 divisor prepared once for many divisions by it: with a non-negative numerator
+// and a positive divisor the quotient comes from a precomputed reciprocal (Moller-Granlund
+// 2-by-1 division), a few multiplies instead of a 128-bit division. Results equal
+// `I32F32::checked_div` for every numerator.
+struct I32F32Divisor {
+    I32F32 d;
+    // Divisor shifted so its top bit is set; 0 for a non-positive divisor (plain path).
+    u64 norm;
+    u32 shift;
+    // floor((2^128 - 1) / norm) - 2^64.
+    u64 inv;
+
+    static YUMA_HD I32F32Divisor of(I32F32 d) {
+        if (d.bits <= 0) return I32F32Divisor{d, 0, 0, 0};
+        u32 shift = leading_zeros_u64((u64)d.bits);
+        u64 norm = (u64)d.bits << shift;
+        u64 inv = (u64)((((u128)~norm) << 64 | (u128)YUMA_U64_MAX) / (u128)norm);
+        return I32F32Divisor{d, norm, shift, inv};
+    }
+
+    YUMA_HD Option<I32F32> checked_div(I32F32 a) const {
+        if (a.bits < 0 || norm == 0) return a.checked_div(d);
+        u64 hi = (u64)a.bits >> 32, lo = (u64)a.bits << 32;
+        if (hi >= (u64)d.bits) return None<I32F32>();
+        u64 u1 = shift == 0 ? hi : (hi << shift) | (lo >> (64 - shift));
+        u64 u0 = shift == 0 ? lo : lo << shift;
+        u128 p = (u128)inv * (u128)u1 + (((u128)u1 << 64) | (u128)u0);
+        u64 q1 = (u64)(p >> 64) + 1, q0 = (u64)p;
+        u64 r = u0 - q1 * norm;
+        if (r > q0) {
+            q1 -= 1;
+            r += norm;
+        }
+        if (r >= norm) q1 += 1;
+        if (q1 > (u64)YUMA_I64_MAX) return None<I32F32>();
+        return Some(I32F32::of((i64)q1));
+    }
+
+    YUMA_HD I32F32 divisor() const { return d; }
+
+    YUMA_HD I32F32 safe_div(I32F32 a) const {
+        Option<I32F32> q = checked_div(a);
+        return q.some ? q.value : I32F32::ZERO();
+    }
 };
 
 // Signed fixed point with 64 integer and 64 fraction bits, raw bits in an i128.

@@ -96,8 +96,9 @@ YUMA_KERNEL(stake_active_normalize) {
     const EpochHeader& h = b.headers[e];
     I32F32 sum = I32F32::of(b.ep_scalar[e * EP_SLOTS + EP_ACTIVE_SUM]);
     if (sum.bits == 0) return;
+    I32F32Divisor d = I32F32Divisor::of(sum);
     for (u32 i = tid; i < h.n; i += nt) {
         u32 u = h.uid_base + i;
-        b.active_stake[u] = I32F32::of(b.active_stake[u]).safe_div(sum).bits;
+        b.active_stake[u] = d.safe_div(I32F32::of(b.active_stake[u])).bits;
     }
 }

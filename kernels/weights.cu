@@ -30,8 +30,10 @@ YUMA_KERNEL(weights_mask) {
             b.wm_val[k] = v.bits;
             sum = sum.wrapping_add(v);
         }
-        if (sum.bits > 0)
+        if (sum.bits > 0) {
+            I32F32Divisor d = I32F32Divisor::of(sum);
             for (u32 k = start; k < end; k++)
-                if (b.wm_keep[k]) b.wm_val[k] = I32F32::of(b.wm_val[k]).safe_div(sum).bits;
+                if (b.wm_keep[k]) b.wm_val[k] = d.safe_div(I32F32::of(b.wm_val[k])).bits;
+        }
     }
 }

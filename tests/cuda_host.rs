@@ -16,6 +16,9 @@ use std::sync::OnceLock;
 use yuma::backend::EpochResult;
 use yuma::backend::cuda::{finish, input_words, kernel_order, output_from_words, output_words, prepare};
 use yuma::backend::pack::PackedBatch;
+use yuma::fixed::{
+    I32F32, I32F32Divisor, I64F64, I96F32, U96F32, exp, exp_safe, fixed_proportion_to_u16, u16_proportion_to_fixed,
+};
 use yuma::model::{Case, EpochInput, EpochOutput, SparseMatrix, case_files, decode};
 
 /// Grid emulations every batch runs under: (threads per block, reverse order).
@@ -47,31 +50,34 @@ fn compiler() -> String {
     );
 }
 
-/// Builds the driver once per test process.
+/// Compiles `tests/cuda_host/<source>` with the kernel headers into `<name>`.
+fn build(source: &str, name: &str) -> PathBuf {
+    let cxx = compiler();
+    let exe = work_dir().join(name);
+    let out = Command::new(&cxx)
+        .args(["-std=c++17", "-O2", "-Wall", "-Wextra", "-I"])
+        .arg(root().join("kernels"))
+        // Extra flags, e.g. sanitizers: YUMA_HOST_CXXFLAGS="-fsanitize=undefined,address".
+        .args(std::env::var("YUMA_HOST_CXXFLAGS").unwrap_or_default().split_whitespace())
+        .args(["-x", "c++"])
+        .arg(root().join("tests/cuda_host").join(source))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("running {cxx}: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cxx} failed to compile {source} with the kernels:\n{stderr}");
+    if !stderr.trim().is_empty() {
+        eprintln!("{cxx} warnings:\n{stderr}");
+    }
+    eprintln!("cuda host: {source} compiled with {cxx}");
+    exe
+}
+
+/// Builds the grid driver once per test process.
 fn driver() -> &'static Path {
     static DRIVER: OnceLock<PathBuf> = OnceLock::new();
-    DRIVER.get_or_init(|| {
-        let cxx = compiler();
-        let exe = work_dir().join("driver");
-        let out = Command::new(&cxx)
-            .args(["-std=c++17", "-O2", "-Wall", "-Wextra", "-I"])
-            .arg(root().join("kernels"))
-            // Extra flags, e.g. sanitizers: YUMA_HOST_CXXFLAGS="-fsanitize=undefined,address".
-            .args(std::env::var("YUMA_HOST_CXXFLAGS").unwrap_or_default().split_whitespace())
-            .args(["-x", "c++"])
-            .arg(root().join("tests/cuda_host/driver.cpp"))
-            .arg("-o")
-            .arg(&exe)
-            .output()
-            .unwrap_or_else(|e| panic!("running {cxx}: {e}"));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{cxx} failed to compile the kernels:\n{stderr}");
-        if !stderr.trim().is_empty() {
-            eprintln!("{cxx} warnings:\n{stderr}");
-        }
-        eprintln!("cuda host: kernels compiled with {cxx}");
-        exe
-    })
+    DRIVER.get_or_init(|| build("driver.cpp", "driver"))
 }
 
 /// Runs a batch through the host-compiled kernels: one result per input, in order.
@@ -420,4 +426,127 @@ fn host_kernels_match_cpu_on_a_saturating_bond_column() {
     }
     let stored = cpu.bonds.to_rows().iter().filter(|r| !r.is_empty()).count();
     eprintln!("cuda host: saturating bond column sum epoch (n = {n}, {stored} stored bond rows) matched");
+}
+
+/// Every `kernels/fixed.cuh` function on one operand record, as src/fixed.rs computes it,
+/// in the order `tests/cuda_host/fixed_driver.cpp` writes them.
+fn fixed_results(a: i64, b: i64, x: u64, wa: i128, wb: i128) -> Vec<(&'static str, i128)> {
+    let mut r: Vec<(&'static str, i128)> = Vec::new();
+    fn opt<T>(r: &mut Vec<(&'static str, i128)>, name: &'static str, v: Option<T>, f: impl Fn(T) -> i128) {
+        r.push((name, v.is_some() as i128));
+        r.push((name, v.map_or(0, f)));
+    }
+    let (fa, fb) = (I32F32(a), I32F32(b));
+    let (p, q) = (I64F64(wa), I64F64(wb));
+    r.push(("I32F32::from_u16", I32F32::from_u16(x as u16).0 as i128));
+    r.push(("I32F32::saturating_from_int", I32F32::saturating_from_int(b).0 as i128));
+    r.push(("I32F32::saturating_from_i64f64", I32F32::saturating_from_i64f64(p).0 as i128));
+    r.push(("I32F32::saturating_add", fa.saturating_add(fb).0 as i128));
+    r.push(("I32F32::saturating_sub", fa.saturating_sub(fb).0 as i128));
+    r.push(("I32F32::wrapping_add", fa.wrapping_add(fb).0 as i128));
+    opt(&mut r, "I32F32::checked_add", fa.checked_add(fb), |v| v.0 as i128);
+    opt(&mut r, "I32F32::checked_neg", fa.checked_neg(), |v| v.0 as i128);
+    opt(&mut r, "I32F32::checked_mul", fa.checked_mul(fb), |v| v.0 as i128);
+    r.push(("I32F32::saturating_mul", fa.saturating_mul(fb).0 as i128));
+    opt(&mut r, "I32F32::checked_div", fa.checked_div(fb), |v| v.0 as i128);
+    r.push(("I32F32::saturating_div", fa.saturating_div(fb).0 as i128));
+    r.push(("I32F32::safe_div", fa.safe_div(fb).0 as i128));
+    r.push(("I32F32::saturating_to_u16", fa.saturating_to_u16() as i128));
+    r.push(("I32F32::saturating_to_u64", fa.saturating_to_u64() as i128));
+    r.push(("I32F32::max_of", fa.max_of(fb).0 as i128));
+    r.push(("I32F32::min_of", fa.min_of(fb).0 as i128));
+    let d = I32F32Divisor::new(fb);
+    opt(&mut r, "I32F32Divisor::checked_div", d.checked_div(fa), |v| v.0 as i128);
+    r.push(("I32F32Divisor::safe_div", d.safe_div(fa).0 as i128));
+    r.push(("I32F32Divisor::divisor", d.divisor().0 as i128));
+    r.push(("u16_proportion_to_fixed", u16_proportion_to_fixed(x as u16).0 as i128));
+    r.push(("fixed_proportion_to_u16", fixed_proportion_to_u16(fa) as i128));
+    opt(&mut r, "exp", exp(fa), |v| v.0 as i128);
+    r.push(("exp_safe", exp_safe(fa).0 as i128));
+    r.push(("I64F64::saturating_from_u64", I64F64::saturating_from_u64(x).0));
+    r.push(("I64F64::saturating_from_u96f32", I64F64::saturating_from_u96f32(U96F32(wa as u128)).0));
+    r.push(("I64F64::saturating_add", p.saturating_add(q).0));
+    opt(&mut r, "I64F64::checked_add", p.checked_add(q), |v| v.0);
+    r.push(("I64F64::saturating_mul", p.saturating_mul(q).0));
+    opt(&mut r, "I64F64::checked_div", p.checked_div(q), |v| v.0);
+    r.push(("I64F64::safe_div", p.safe_div(q).0));
+    r.push(("I64F64::saturating_to_u64", p.saturating_to_u64() as i128));
+    r.push(("I96F32::from_i32f32", I96F32::from_i32f32(fa).0));
+    r.push(("I96F32::from_u64", I96F32::from_u64(x).0));
+    r.push(("I96F32::saturating_mul", I96F32(wa).saturating_mul(I96F32(wb)).0));
+    r.push(("I96F32::saturating_to_u64", I96F32(wa).saturating_to_u64() as i128));
+    r.push(("U96F32::from_u64", U96F32::from_u64(x).0 as i128));
+    opt(&mut r, "U96F32::checked_div", U96F32(wa as u128).checked_div(U96F32(wb as u128)), |v| v.0 as i128);
+    r.push(("U96F32::safe_div", U96F32(wa as u128).safe_div(U96F32(wb as u128)).0 as i128));
+    r
+}
+
+#[test]
+fn host_fixed_point_matches_src_fixed() {
+    let exe = build("fixed_driver.cpp", "fixed_driver");
+    let mut rng = Rng(0xF1_7ED_C0DE);
+    const ONE: i64 = 1 << 32;
+    let edges64: [i64; 16] = [
+        0, 1, -1, ONE, -ONE, ONE / 2, i64::MAX, i64::MIN, i64::MAX - 1, i64::MIN + 1,
+        65535 * ONE, 20 * ONE, -20 * ONE, 21 * ONE, 3 * ONE + 7, -(1 << 62),
+    ];
+    let edges128: [i128; 10] =
+        [0, 1, -1, 1 << 64, -(1 << 64), i128::MAX, i128::MIN, 1 << 95, (1 << 95) - 1, u64::MAX as i128];
+    let edges_u64 = [0, 1, 65535, 65536, u64::MAX, i64::MAX as u64, 1 << 63, 1_000_000];
+    let mut records: Vec<(i64, i64, u64, i128, i128)> = Vec::new();
+    for (i, &a) in edges64.iter().enumerate() {
+        for (j, &b) in edges64.iter().enumerate() {
+            let k = i * edges64.len() + j;
+            let (wa, wb) = (edges128[k % edges128.len()], edges128[(k / edges128.len()) % edges128.len()]);
+            records.push((a, b, edges_u64[k % edges_u64.len()], wa, wb));
+        }
+    }
+    for _ in 0..20_000 {
+        let mut i64s = |rng: &mut Rng| -> i64 {
+            if rng.chance(15) { rng.pick(&edges64) } else { (rng.next() as i64) >> rng.below(64) }
+        };
+        let (a, b) = (i64s(&mut rng), i64s(&mut rng));
+        let x = if rng.chance(20) { rng.pick(&edges_u64) } else { rng.next() >> rng.below(64) };
+        let mut i128s = |rng: &mut Rng| -> i128 {
+            if rng.chance(15) {
+                rng.pick(&edges128)
+            } else {
+                (((rng.next() as u128) << 64 | rng.next() as u128) as i128) >> rng.below(128)
+            }
+        };
+        let (wa, wb) = (i128s(&mut rng), i128s(&mut rng));
+        records.push((a, b, x, wa, wb));
+    }
+    let mut bytes = Vec::new();
+    for &(a, b, x, wa, wb) in &records {
+        for w in [a as u64, b as u64, x, wa as u64, (wa >> 64) as u64, wb as u64, (wb >> 64) as u64] {
+            bytes.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    let dir = work_dir();
+    let (input, output) = (dir.join("fixed.in"), dir.join("fixed.out"));
+    std::fs::write(&input, bytes).expect("write operands");
+    let status = Command::new(&exe).arg(&input).arg(&output).status().expect("run fixed driver");
+    assert!(status.success(), "fixed driver failed");
+    let got: Vec<i128> = std::fs::read(&output)
+        .expect("read results")
+        .chunks_exact(16)
+        .map(|c| i128::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let mut at = 0;
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for &(a, b, x, wa, wb) in &records {
+        for (name, want) in fixed_results(a, b, x, wa, wb) {
+            let g = *got.get(at).unwrap_or_else(|| panic!("fixed driver wrote too few results"));
+            if g != want && failures.len() < 20 {
+                failures.push(format!("{name}(a = {a}, b = {b}, x = {x}, A = {wa}, B = {wb}): got {g}, want {want}"));
+            }
+            at += 1;
+            checked += 1;
+        }
+    }
+    assert_eq!(at, got.len(), "fixed driver wrote a different number of results");
+    eprintln!("cuda host: fixed.cuh vs src/fixed.rs: {} operand records, {checked} results compared", records.len());
+    assert!(failures.is_empty(), "fixed.cuh differs from src/fixed.rs:\n{}", failures.join("\n"));
 }
