@@ -6,5 +6,6 @@
 
 pub mod epoch;
 pub mod fixed;
+pub mod example;
 pub mod model;
 pub mod backend;

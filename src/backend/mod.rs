@@ -2,6 +2,7 @@
 //! implementations. Nothing above this floor knows which one runs.
 
 pub mod cpu;
+pub mod cuda;
 pub mod pack;
 pub mod wgpu;
 
@@ -60,15 +61,36 @@ pub trait Backend: Send + Sync {
 pub fn open(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError> {
     match kind {
         BackendKind::Cpu => Ok(Box::new(cpu::CpuBackend::new())),
-        // Explicitly asked for: a software adapter (lavapipe) will do.
-        BackendKind::Wgpu => Ok(Box::new(wgpu::WgpuBackend::new(true)?)),
-        BackendKind::Auto => match wgpu::WgpuBackend::new(false) {
+        // CUDA first, then a hardware wgpu adapter, else the CPU.
+        BackendKind::Auto => match cuda::CudaBackend::new() {
             Ok(b) => Ok(Box::new(b)),
             Err(e) => {
-                tracing::info!("auto: {e}; using the CPU");
-                Ok(Box::new(cpu::CpuBackend::new()))
+                tracing::info!(%e, "auto backend: trying a hardware wgpu adapter");
+                match wgpu::WgpuBackend::new(false) {
+                    Ok(b) => Ok(Box::new(b)),
+                    Err(e) => {
+                        tracing::info!(%e, "auto backend: using the CPU");
+                        Ok(Box::new(cpu::CpuBackend::new()))
+                    }
+                }
             }
         },
-        BackendKind::Cuda => Err(BackendError::Unavailable { backend: "cuda", reason: "not built yet".into() }),
+        // Explicitly asked for: a software adapter (lavapipe) will do.
+        BackendKind::Wgpu => Ok(Box::new(wgpu::WgpuBackend::new(true)?)),
+        BackendKind::Cuda => Ok(Box::new(cuda::CudaBackend::new()?)),
     }
+}
+
+/// One line per backend kind: what it would run on, or why it cannot run here.
+pub fn available() -> Vec<String> {
+    [BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Cuda]
+        .into_iter()
+        .map(|k| {
+            let name = format!("{k:?}").to_lowercase();
+            match open(k) {
+                Ok(b) => format!("{name:<5} available: {}", b.describe()),
+                Err(e) => format!("{name:<5} {e}"),
+            }
+        })
+        .collect()
 }

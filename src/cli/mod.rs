@@ -1,0 +1,40 @@
+//! Subcommands of the `yuma` binary, one file each.
+
+mod backends;
+mod bench;
+mod run;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Bittensor Yuma consensus epochs, bit-identical to the chain, on CPU and GPU.
+#[derive(Parser)]
+#[command(name = "yuma", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run epochs from a JSON file (or the built-in example) and print their outputs.
+    Run(run::Args),
+    /// Check every conformance case in a directory against its expected output.
+    Verify(verify::Args),
+    /// Measure epochs per second on a backend and on the CPU path, side by side.
+    Bench(bench::Args),
+    /// List the backends and devices available here.
+    Backends(backends::Args),
+}
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn main() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Run(a) => run::main(a),
+        Command::Verify(a) => verify::main(a),
+        Command::Bench(a) => bench::main(a),
+        Command::Backends(a) => backends::main(a),
+    }
+}
