@@ -4,7 +4,8 @@
 //! What runs where: the O(n) stake prologue (steps 1-4: activity, I64F64 total stake,
 //! threshold, normalised stake, permits by top-k, active stake) runs on the host with
 //! the CPU path's own functions ([`crate::epoch::stake::compute`]), because it needs
-//! I64F64/U96F32 division. Every sparse step runs on the GPU: masked and row-normalised
+//! I64F64/U96F32 division; the outputs `active`, `stake`, `stake_weight` and
+//! `new_validator_permit` come from there. Every sparse step runs on the GPU: masked and row-normalised
 //! weights (`kernels/weights.wgsl`), the weighted median, clipping, validator trust and
 //! incentive (`consensus.wgsl`), weights for bonds, bonds as read, both bonds EMAs
 //! (fixed alpha, and liquid alpha with the fixed-point `exp` port), column
@@ -13,9 +14,9 @@
 //!
 //! Arithmetic uses u32 limbs only (`kernels/fixed.wgsl`: an I32F32 is `vec2<u32>`, wide
 //! products and quotients are built from 16-bit partial products and shift-subtract
-//! division), not `SHADER_INT64`: that feature is missing on many adapters (lavapipe
-//! included on some Mesa versions, most mobile and web GPUs), and one portable path means
-//! one path to test. The cost is speed, never exactness.
+//! division), not `SHADER_INT64`: that is an optional wgpu feature many adapters (web
+//! and mobile GPUs among them) do not offer, and one portable path means one path to
+//! test, the same on lavapipe in CI as on any GPU. The cost is speed, never exactness.
 //!
 //! Parallelism: kernels run across all epochs of a batch at once, one thread per uid row
 //! or column (masking, median, clipping, EMAs, dividends), one thread per matrix entry
@@ -31,8 +32,8 @@
 //! invocation together) and then silently leaves loops early. The kernels keep
 //! per-invocation work small (divisions per entry, not per row), and every kernel ends with
 //! a canary loop that flags an exhausted budget, which the host turns into
-//! [`BackendError::Device`] rather than return wrong numbers. Epochs whose single column or
-//! row needs more (dense subnets of several thousand uids) fail loudly on lavapipe.
+//! [`BackendError::Device`] rather than return wrong numbers. An epoch whose single row or
+//! column needs more (a dense subnet of several thousand uids) can fail that way there.
 
 use std::sync::{Arc, Mutex};
 
