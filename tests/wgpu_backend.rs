@@ -176,3 +176,27 @@ fn adapters_lists_the_backend_adapter() {
     let name = b.describe();
     assert!(listed.iter().any(|a| name.contains(a.as_str())), "{name} not among {listed:?}");
 }
+
+/// Past what the adapter can do in one invocation (Mesa lavapipe caps loop iterations and
+/// then leaves loops early), the backend must fail with a device error, never return
+/// wrong numbers; on an adapter without that cap the epoch must simply match the CPU.
+#[test]
+fn wgpu_fails_loudly_rather_than_wrongly_on_a_dense_1200_subnet() {
+    let Some(b) = backend() else { return };
+    let mut rng = Rng::new(7);
+    let shape = Shape { n: 1200, density: 100, yuma3: true, liquid_alpha: true, bonds_penalty: 0 };
+    let x = epochgen::epoch(&mut rng, shape);
+    match b.run_batch(std::slice::from_ref(&x)) {
+        Ok(mut got) => {
+            let want = yuma::epoch::run_epoch(&x).unwrap();
+            let got = got.remove(0).unwrap();
+            assert_eq!(want.first_difference(&got).map(|m| m.to_string()), None);
+            eprintln!("dense 1200: matches the CPU on {}", b.describe());
+        }
+        Err(e @ yuma::backend::BackendError::Device { .. }) => {
+            eprintln!("dense 1200: refused on {}: {e}", b.describe());
+            assert!(b.is_software(), "only a software adapter may refuse this epoch: {e}");
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}

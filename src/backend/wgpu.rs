@@ -199,7 +199,7 @@ const ES_WORDS: usize = 16;
 
 /// Word counts of one chunk's buffers: (uw, ww, bw, acc).
 fn buffer_words(e: u64, u: u64, nw: u64, nb: u64, nob: u64) -> [u64; 4] {
-    [HDR_WORDS as u64 * e + ES_WORDS as u64 * e + 39 * u + 3 * (u + e), 23 * nw, 6 * nb + 11 * nob, 10 * u + 1]
+    [HDR_WORDS as u64 * e + ES_WORDS as u64 * e + 39 * u + 3 * (u + e), 16 * nw, 6 * nb + 11 * nob, 10 * u + 1]
 }
 
 /// Bump allocator of sections in one word buffer.
@@ -263,10 +263,12 @@ fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     p.wfb_vals = s.take(2 * nw);
     p.cells = s.take(4 * nw);
     p.w_row = s.take(nw);
-    p.la_walk_w = s.take(2 * nw);
-    p.la_walk_b = s.take(2 * nw);
-    p.la_bond = s.take(2 * nw);
-    p.la_set = s.take(nw);
+    // Liquid alpha's per-entry words reuse sections dead by then: the median's cells
+    // (read last by median_solve) and the clipped weights (read last by weights_for_bonds).
+    p.la_walk_w = p.cells;
+    p.la_walk_b = p.cells + 2 * nw as u32;
+    p.la_bond = p.cl_vals;
+    p.la_set = p.cl_keep;
     let ww = s.0 as usize;
     let mut s = Sections(0);
     p.b_cols = s.take(nb);
@@ -486,8 +488,10 @@ impl WgpuBackend {
             }
             if !self.fits(add[0], add[1], add[2], add[3], add[4]) {
                 return Err(device_err(format!(
-                    "epoch of n = {} with {nw} weights and {nb} bonds exceeds the adapter's buffer limits",
-                    x.n
+                    "epoch of n = {} with {nw} weights and {nb} bonds exceeds the adapter's limits \
+                     ({} bytes per storage binding)",
+                    x.n,
+                    self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
                 )));
             }
             out.push(start..i);
