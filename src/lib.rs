@@ -8,3 +8,4 @@ pub mod epoch;
 pub mod fixed;
 pub mod model;
 pub mod backend;
+pub mod server;
