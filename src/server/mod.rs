@@ -6,6 +6,7 @@
 //! disturbs another's work.
 
 pub mod batcher;
+pub mod message_limit;
 pub mod metrics;
 pub mod proto;
 
@@ -201,6 +202,7 @@ impl pb::yuma_server::Yuma for Arc<YumaService> {
                     Ok(Some(msg)) => msg,
                     Ok(None) => break,
                     Err(status) => {
+                        let status = message_limit::map_stream_status(status, svc.limits.max_message_bytes);
                         code = status.code();
                         let _ = tx.send(Err(status)).await;
                         break;
@@ -304,6 +306,7 @@ pub async fn serve(
     let yuma = pb::yuma_server::YumaServer::new(service)
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(usize::MAX);
+    let yuma = message_limit::MessageLimit::new(yuma, limits.max_message_bytes);
     let yuma = tonic::service::interceptor::InterceptedService::new(yuma, Auth(token.map(|t| Arc::from(t.into_bytes()))));
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("yuma.v1.Yuma", tonic_health::ServingStatus::Serving).await;
