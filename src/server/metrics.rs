@@ -47,8 +47,9 @@ impl Histogram {
         }
         let count = self.count.load(Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", fmt(self.sum.load(Relaxed)));
-        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+        let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_sum{braced} {}", fmt(self.sum.load(Relaxed)));
+        let _ = writeln!(out, "{name}_count{braced} {count}");
     }
 }
 
