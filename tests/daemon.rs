@@ -552,7 +552,7 @@ async fn shutdown_under_load_finishes_every_accepted_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auth_health_and_backends() {
+async fn auth_health_reflection_and_backends() {
     let all = cases();
     let mut cfg = config(batch(16, 1, 64), Limits { max_epochs_per_request: 64, ..Limits::default() });
     cfg.token = Some("s3cret".into());
@@ -566,6 +566,19 @@ async fn auth_health_and_backends() {
         .unwrap()
         .into_inner();
     assert_eq!(serving.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+
+    // Reflection lists the service, so grpcurl needs no proto file.
+    use tonic_reflection::pb::v1::{ServerReflectionRequest, server_reflection_client::ServerReflectionClient};
+    use tonic_reflection::pb::v1::{server_reflection_request::MessageRequest, server_reflection_response::MessageResponse};
+    let ask = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    let mut reflection = ServerReflectionClient::new(daemon.channel().await);
+    let mut answers = reflection.server_reflection_info(tokio_stream::iter([ask])).await.unwrap().into_inner();
+    match answers.message().await.unwrap().and_then(|r| r.message_response) {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            assert!(list.service.iter().any(|s| s.name == "yuma.v1.Yuma"), "{list:?}");
+        }
+        other => panic!("reflection answered {other:?}"),
+    }
 
     let mut client = daemon.client().await;
     let status = client.run_epochs(request(&[&input])).await.unwrap_err();
