@@ -118,9 +118,19 @@ impl I32F32 {
     }
 
     /// Checked division: `(a << 32) / b` truncated toward zero; `None` on overflow or `b == 0`.
-    pub const fn checked_div(self, rhs: Self) -> Option<Self> {
+    pub fn checked_div(self, rhs: Self) -> Option<Self> {
         if rhs.0 == 0 {
             return None;
+        }
+        if self.0 >= 0 && rhs.0 > 0 {
+            // Non-negative operands (every hot division of the epoch): the quotient fits a
+            // u64 exactly when the numerator's high word is below the divisor.
+            let (hi, lo) = ((self.0 as u64) >> 32, (self.0 as u64) << 32);
+            if hi >= rhs.0 as u64 {
+                return None;
+            }
+            let q = div_u128_by_u64(hi, lo, rhs.0 as u64);
+            return if q > i64::MAX as u64 { None } else { Some(Self(q as i64)) };
         }
         let q = ((self.0 as i128) << 32) / rhs.0 as i128;
         if q > i64::MAX as i128 || q < i64::MIN as i128 {
@@ -131,7 +141,7 @@ impl I32F32 {
     }
 
     /// Saturating division (upstream panics on a zero divisor; here it saturates by sign).
-    pub const fn saturating_div(self, rhs: Self) -> Self {
+    pub fn saturating_div(self, rhs: Self) -> Self {
         match self.checked_div(rhs) {
             Some(v) => v,
             None if (self.0 < 0) != (rhs.0 < 0) => Self::MIN,
@@ -140,7 +150,7 @@ impl I32F32 {
     }
 
     /// `safe_div`: the quotient, or 0 on overflow or a zero divisor.
-    pub const fn safe_div(self, rhs: Self) -> Self {
+    pub fn safe_div(self, rhs: Self) -> Self {
         match self.checked_div(rhs) {
             Some(v) => v,
             None => Self::ZERO,
@@ -176,19 +186,81 @@ impl I32F32 {
     }
 }
 
+/// An I32F32 divisor prepared once for many `checked_div`/`safe_div` by it: with a
+/// non-negative numerator and a positive divisor the quotient comes from a precomputed
+/// reciprocal (Möller–Granlund 2-by-1 division), a few multiplies instead of a hardware
+/// division. Results equal `I32F32::checked_div` for every numerator.
+#[derive(Clone, Copy, Debug)]
+pub struct I32F32Divisor {
+    d: I32F32,
+    /// Divisor shifted so its top bit is set.
+    norm: u64,
+    shift: u32,
+    /// `floor((2^128 - 1) / norm) - 2^64`.
+    inv: u64,
+}
+
+impl I32F32Divisor {
+    /// Prepares `d` (any value; non-positive divisors use the plain path).
+    pub fn new(d: I32F32) -> Self {
+        if d.0 <= 0 {
+            return Self { d, norm: 0, shift: 0, inv: 0 };
+        }
+        let shift = (d.0 as u64).leading_zeros();
+        let norm = (d.0 as u64) << shift;
+        let inv = ((((!norm) as u128) << 64) | u64::MAX as u128) / norm as u128;
+        Self { d, norm, shift, inv: inv as u64 }
+    }
+
+    /// `a.checked_div(d)`.
+    #[inline]
+    pub fn checked_div(&self, a: I32F32) -> Option<I32F32> {
+        if a.0 < 0 || self.norm == 0 {
+            return a.checked_div(self.d);
+        }
+        let (hi, lo) = ((a.0 as u64) >> 32, (a.0 as u64) << 32);
+        if hi >= self.d.0 as u64 {
+            return None;
+        }
+        let (u1, u0) = if self.shift == 0 { (hi, lo) } else { ((hi << self.shift) | (lo >> (64 - self.shift)), lo << self.shift) };
+        let p = self.inv as u128 * u1 as u128 + (((u1 as u128) << 64) | u0 as u128);
+        let (mut q1, q0) = (((p >> 64) as u64).wrapping_add(1), p as u64);
+        let mut r = u0.wrapping_sub(q1.wrapping_mul(self.norm));
+        if r > q0 {
+            q1 = q1.wrapping_sub(1);
+            r = r.wrapping_add(self.norm);
+        }
+        if r >= self.norm {
+            q1 += 1;
+        }
+        if q1 > i64::MAX as u64 { None } else { Some(I32F32(q1 as i64)) }
+    }
+
+    /// The divisor.
+    pub fn divisor(&self) -> I32F32 {
+        self.d
+    }
+
+    /// `a.safe_div(d)`.
+    #[inline]
+    pub fn safe_div(&self, a: I32F32) -> I32F32 {
+        self.checked_div(a).unwrap_or(I32F32::ZERO)
+    }
+}
+
 /// `u16_proportion_to_fixed` / `fixed_to_fixed_u16_proportion` of a u16: `x / 65535`.
-pub const fn u16_proportion_to_fixed(x: u16) -> I32F32 {
+pub fn u16_proportion_to_fixed(x: u16) -> I32F32 {
     I32F32::from_u16(x).safe_div(I32F32::from_u16(u16::MAX))
 }
 
 /// `fixed_proportion_to_u16`: `x * 65535`, floored and clamped to u16.
-pub const fn fixed_proportion_to_u16(x: I32F32) -> u16 {
+pub fn fixed_proportion_to_u16(x: I32F32) -> u16 {
     x.saturating_mul(I32F32::from_u16(u16::MAX)).saturating_to_u16()
 }
 
 /// `substrate_fixed::transcendental::exp` for I32F32 in and out: a 30-term Taylor
 /// series with checked operations, inverted for negative input.
-pub const fn exp(operand: I32F32) -> Option<I32F32> {
+pub fn exp(operand: I32F32) -> Option<I32F32> {
     if operand.0 == 0 {
         return Some(I32F32::ONE);
     }
@@ -209,24 +281,26 @@ pub const fn exp(operand: I32F32) -> Option<I32F32> {
         None => return None,
     };
     let mut term = x;
-    let mut i = 2i64;
-    while i < 32 {
-        term = match term.checked_mul(x) {
-            Some(v) => v,
-            None => return None,
-        };
-        // (t << 32) / (i << 32) truncates exactly like t / i.
-        term = I32F32(term.0 / i);
-        result = match result.checked_add(term) {
-            Some(v) => v,
-            None => return None,
-        };
-        if term.0 == 0 {
-            // Every later term is 0 * x / i = 0: the sum is final.
-            break;
-        }
-        i += 1;
+    // Terms i = 2..=31 with constant divisors, so each `/ i` compiles to a multiply.
+    macro_rules! terms {
+        ($($i:literal)*) => {$(
+            term = match term.checked_mul(x) {
+                Some(v) => v,
+                None => return None,
+            };
+            // (t << 32) / (i << 32) truncates exactly like t / i.
+            term = I32F32(term.0 / $i);
+            result = match result.checked_add(term) {
+                Some(v) => v,
+                None => return None,
+            };
+            if term.0 == 0 {
+                // Every later term is 0 * x / i = 0: the sum is final.
+                return if neg { I32F32::ONE.checked_div(result) } else { Some(result) };
+            }
+        )*};
     }
+    terms!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
     if neg {
         I32F32::ONE.checked_div(result)
     } else {
@@ -235,7 +309,7 @@ pub const fn exp(operand: I32F32) -> Option<I32F32> {
 }
 
 /// `exp_safe`: clamps the input to [-20, 20]; an overflowing `exp` gives 0 or `MAX`.
-pub const fn exp_safe(input: I32F32) -> I32F32 {
+pub fn exp_safe(input: I32F32) -> I32F32 {
     let lo = I32F32::saturating_from_int(-20);
     let hi = I32F32::saturating_from_int(20);
     let x = if input.0 < lo.0 {
@@ -388,6 +462,25 @@ const fn clamp_i128_to_i64(x: i128) -> i64 {
         i64::MIN
     } else {
         x as i64
+    }
+}
+
+/// `(hi:lo) / d` for `hi < d`, so the quotient fits a u64.
+#[inline]
+fn div_u128_by_u64(hi: u64, lo: u64, d: u64) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let q: u64;
+        // SAFETY: `div` faults only on a zero divisor or a quotient above 64 bits; `hi < d`
+        // rules out both. The compiler would call a 128-bit library routine instead.
+        unsafe {
+            core::arch::asm!("div {d}", d = in(reg) d, inout("rax") lo => q, inout("rdx") hi => _, options(pure, nomem, nostack));
+        }
+        q
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        ((((hi as u128) << 64) | lo as u128) / d as u128) as u64
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod epoch;
 pub mod fixed;
+pub mod example;
 pub mod model;
 pub mod backend;
 pub mod server;

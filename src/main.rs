@@ -1,9 +1,19 @@
-//! The `yuma` command line.
+//! The `yuma` binary: parses arguments, sets up logging, runs the subcommand.
 
 mod cli;
 
-use clap::Parser;
-
-fn main() -> anyhow::Result<()> {
-    cli::run(cli::Cli::parse())
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli::main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

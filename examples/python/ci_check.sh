@@ -14,6 +14,8 @@ cases="$root/tests/conformance/cases"
 
 "$here/gen.sh" >/dev/null
 log="$(mktemp)"
+# The binary logs at warn by default; the clean-shutdown check below reads the info lines.
+export RUST_LOG="${RUST_LOG:-info}"
 "$bin" serve --listen 127.0.0.1:0 --backend cpu >"$log" 2>&1 &
 pid=$!
 stop() { kill -TERM "$pid" 2>/dev/null || true; }

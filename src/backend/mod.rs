@@ -2,6 +2,7 @@
 //! implementations. Nothing above this floor knows which one runs.
 
 pub mod cpu;
+pub mod cuda;
 pub mod pack;
 
 use thiserror::Error;
@@ -58,8 +59,29 @@ pub trait Backend: Send + Sync {
 /// Opens the backend `kind` names (`Auto` falls back down the list).
 pub fn open(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError> {
     match kind {
-        BackendKind::Cpu | BackendKind::Auto => Ok(Box::new(cpu::CpuBackend::new())),
+        BackendKind::Cpu => Ok(Box::new(cpu::CpuBackend::new())),
+        BackendKind::Auto => match cuda::CudaBackend::new() {
+            Ok(b) => Ok(Box::new(b)),
+            Err(e) => {
+                tracing::info!(%e, "auto backend: using the CPU");
+                Ok(Box::new(cpu::CpuBackend::new()))
+            }
+        },
         BackendKind::Wgpu => Err(BackendError::Unavailable { backend: "wgpu", reason: "not built yet".into() }),
-        BackendKind::Cuda => Err(BackendError::Unavailable { backend: "cuda", reason: "not built yet".into() }),
+        BackendKind::Cuda => Ok(Box::new(cuda::CudaBackend::new()?)),
     }
+}
+
+/// One line per backend kind: what it would run on, or why it cannot run here.
+pub fn available() -> Vec<String> {
+    [BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Cuda]
+        .into_iter()
+        .map(|k| {
+            let name = format!("{k:?}").to_lowercase();
+            match open(k) {
+                Ok(b) => format!("{name:<5} available: {}", b.describe()),
+                Err(e) => format!("{name:<5} {e}"),
+            }
+        })
+        .collect()
 }

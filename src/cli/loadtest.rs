@@ -1,5 +1,6 @@
-//! `yuma loadtest`: concurrent clients against a running daemon, every answer checked
-//! against the in-process result, then the in-process throughput on the same backend.
+//! `yuma loadtest`: concurrent clients against a running daemon on the built-in realistic
+//! subnets, every answer checked against the in-process result, then the in-process
+//! throughput on the same backend.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,21 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tonic::transport::Channel;
 use yuma::backend::{self, BackendKind};
-use yuma::model::{EpochInput, EpochOutput, SparseMatrix};
+use yuma::example::{Variant, realistic};
+use yuma::model::{EpochInput, EpochOutput};
 use yuma::server::pb::yuma_client::YumaClient;
 use yuma::server::{pb, proto};
-
-/// Epoch flavour of the synthetic subnet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Variant {
-    /// Yuma3 bonds with liquid alpha.
-    #[value(name = "y3-la")]
-    Y3La,
-    /// Yuma3 bonds, fixed alpha.
-    Y3,
-    /// The original (pre-Yuma3) bonds.
-    Orig,
-}
 
 /// Options of `yuma loadtest`.
 #[derive(clap::Args, Debug)]
@@ -41,6 +31,9 @@ pub struct Args {
     /// Subnet size of the synthetic epochs.
     #[arg(long, default_value_t = 256)]
     pub n: u16,
+    /// Validators in the synthetic subnet.
+    #[arg(long, default_value_t = 64)]
+    pub validators: u16,
     /// Epoch flavour.
     #[arg(long, value_enum, default_value = "y3-la")]
     pub variant: Variant,
@@ -60,74 +53,6 @@ pub struct Args {
 
 /// Distinct synthetic epochs cycled through by the clients.
 const DISTINCT: usize = 16;
-
-/// A small deterministic generator (xorshift64*), so runs are repeatable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, k: u64) -> u64 {
-        self.next() % k.max(1)
-    }
-}
-
-/// A realistic-shaped subnet: a quarter of the uids (at most 64) validate, each weighting
-/// a contiguous window of up to 64 uids and holding bonds on part of it.
-pub fn synthetic_epoch(n: u16, variant: Variant, seed: u64) -> EpochInput {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let nu = n as usize;
-    let validators = (nu / 4).clamp(1.min(nu), 64);
-    let current_block = 5_000_000;
-    let mut weights = Vec::with_capacity(nu);
-    let mut bonds = Vec::with_capacity(nu);
-    for uid in 0..nu {
-        if uid < validators {
-            let width = nu.min(64);
-            let start = rng.below(nu as u64) as usize;
-            let row: Vec<(u16, u16)> = (0..width).map(|j| (((start + j) % nu) as u16, rng.below(65536) as u16)).collect();
-            bonds.push(row.iter().step_by(2).map(|&(c, _)| (c, rng.below(65536) as u16)).collect::<Vec<_>>());
-            weights.push(row);
-        } else {
-            weights.push(Vec::new());
-            bonds.push(Vec::new());
-        }
-    }
-    EpochInput {
-        n,
-        current_block,
-        tempo: 360,
-        activity_cutoff: 5000,
-        last_mechanism_step_block: current_block - 360,
-        kappa: 32767,
-        bonds_penalty: 65535,
-        bonds_moving_average: 900_000,
-        max_allowed_validators: 64,
-        stake_threshold: 1000,
-        tao_weight: 3_320_413_933_267_719_290,
-        owner_uid: (n > 0).then_some(0),
-        yuma3: variant != Variant::Orig,
-        liquid_alpha: variant == Variant::Y3La,
-        alpha_low: 45875,
-        alpha_high: 58982,
-        alpha_sigmoid_steepness: 1000,
-        commit_reveal: false,
-        commit_block: vec![None; nu],
-        emission: 1_000_000_000,
-        alpha_stake: (0..nu).map(|uid| if uid < validators { 1_000_000 + rng.below(1 << 40) } else { rng.below(1000) }).collect(),
-        tao_stake: (0..nu).map(|uid| if uid < validators { rng.below(1 << 30) } else { 0 }).collect(),
-        last_update: (0..nu).map(|_| current_block - rng.below(4000)).collect(),
-        block_at_registration: (0..nu).map(|_| rng.below(current_block / 2)).collect(),
-        validator_permit: (0..nu).map(|uid| uid < validators).collect(),
-        weights: SparseMatrix::from_rows(&weights),
-        bonds: SparseMatrix::from_rows(&bonds),
-    }
-}
 
 /// The value at quantile `q` (0..=100) of sorted `v`.
 fn percentile(v: &[Duration], q: usize) -> Duration {
@@ -162,7 +87,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     });
-    let inputs: Arc<Vec<EpochInput>> = Arc::new((0..DISTINCT).map(|s| synthetic_epoch(args.n, args.variant, s as u64)).collect());
+    let inputs: Arc<Vec<EpochInput>> = Arc::new((0..DISTINCT).map(|s| realistic(args.n, args.validators, args.variant, s as u64)).collect());
     let expected: Arc<Vec<EpochOutput>> = Arc::new(
         yuma::epoch::run_batch(&inputs).into_iter().collect::<Result<_, _>>().context("a synthetic epoch was rejected")?,
     );

@@ -1,28 +1,48 @@
 //! Subcommands of the `yuma` binary, one file each.
 
-pub mod loadtest;
-pub mod serve;
+mod backends;
+mod bench;
+mod loadtest;
+mod run;
+mod serve;
+mod verify;
 
-/// Bittensor Yuma consensus epochs, bit-identical to the chain.
-#[derive(clap::Parser, Debug)]
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Bittensor Yuma consensus epochs, bit-identical to the chain, on CPU and GPU.
+#[derive(Parser)]
 #[command(name = "yuma", version, about)]
-pub struct Cli {
+struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(clap::Subcommand, Debug)]
+#[derive(Subcommand)]
 enum Command {
-    /// Run the gRPC daemon.
+    /// Run epochs from a JSON file (or the built-in example) and print their outputs.
+    Run(run::Args),
+    /// Check every conformance case in a directory against its expected output.
+    Verify(verify::Args),
+    /// Measure epochs per second on a backend and on the CPU path, side by side.
+    Bench(bench::Args),
+    /// List the backends and devices available here.
+    Backends(backends::Args),
+    /// Run the gRPC daemon (cross-request batching).
     Serve(serve::Args),
     /// Drive a running daemon with concurrent clients and compare with in-process runs.
     Loadtest(loadtest::Args),
 }
 
-/// Runs the chosen subcommand.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Serve(args) => serve::main(args),
-        Command::Loadtest(args) => loadtest::main(args),
+/// Parses the command line and runs the chosen subcommand.
+pub fn main() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Run(a) => run::main(a),
+        Command::Verify(a) => verify::main(a),
+        Command::Bench(a) => bench::main(a),
+        Command::Backends(a) => backends::main(a),
+        Command::Serve(a) => serve::main(a).map(|()| ExitCode::SUCCESS),
+        Command::Loadtest(a) => loadtest::main(a).map(|()| ExitCode::SUCCESS),
     }
 }

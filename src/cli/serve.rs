@@ -109,10 +109,6 @@ fn tls_config(args: &Args) -> anyhow::Result<Option<tonic::transport::ServerTlsC
 
 /// Runs the daemon until Ctrl-C or SIGTERM, then drains accepted work and exits.
 pub fn main(args: Args) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .try_init();
     let token = args.token_file.as_ref().map(read_token).transpose()?;
     if !args.listen.ip().is_loopback() && token.is_none() && !args.insecure {
         bail!("refusing to listen on non-loopback {} without --token-file (pass --insecure to allow it)", args.listen);

@@ -1,7 +1,7 @@
 //! Steps 9-10: weights for bonds, the bonds EMA (Yuma3 with fixed or liquid alpha, and
 //! original Yuma) and dividends.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use crate::epoch::sparse::{Csr, Scratch, normalize};
 use crate::fixed::{I32F32, I64F64, exp_safe, u16_proportion_to_fixed};
@@ -9,12 +9,12 @@ use crate::model::EpochInput;
 
 /// `interpolate_sparse(weights, clipped, n, ratio)`: ratio 0 and 1 return one side as it
 /// is; otherwise `w + ratio * (c - w)` per column, ascending, positive results only.
-pub fn weights_for_bonds(weights: &Csr, clipped: &Csr, ratio: I32F32) -> Csr {
+pub fn weights_for_bonds<'a>(weights: &'a Csr, clipped: &'a Csr, ratio: I32F32) -> Cow<'a, Csr> {
     if ratio == I32F32::ZERO {
-        return weights.clone();
+        return Cow::Borrowed(weights);
     }
     if ratio == I32F32::ONE {
-        return clipped.clone();
+        return Cow::Borrowed(clipped);
     }
     let mut out = Csr::with_capacity(weights.rows(), weights.cols.len());
     let mut row: Vec<(u16, I32F32)> = Vec::new();
@@ -42,7 +42,7 @@ pub fn weights_for_bonds(weights: &Csr, clipped: &Csr, ratio: I32F32) -> Csr {
         }
         out.end_row();
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Bonds as read for the epoch: every stored entry (column uids >= n included), values
@@ -80,15 +80,39 @@ pub fn ema_fixed(new: &Csr, old: &Csr, alpha: I32F32, n: usize) -> Csr {
     let one_minus = I32F32::ONE.saturating_sub(alpha);
     let mut out = Csr::with_capacity(n, new.cols.len().max(old.cols.len()));
     let mut acc = Scratch::new(n);
+    let ascending = |c: &[u16]| c.windows(2).all(|w| w[0] < w[1]) && c.last().is_none_or(|&l| (l as usize) < n);
     for i in 0..n {
         let (nc, nv) = new.row(i);
+        let (oc, ov) = old.row(i);
+        if ascending(nc) && ascending(oc) {
+            // Both rows sorted within 0..n: merge them directly, no scratch row or sort.
+            let (mut a, mut b) = (0, 0);
+            while a < nc.len() || b < oc.len() {
+                let take_new = b == oc.len() || (a < nc.len() && nc[a] <= oc[b]);
+                let take_old = a == nc.len() || (b < oc.len() && oc[b] <= nc[a]);
+                let c = if take_new { nc[a] } else { oc[b] };
+                let mut v = I32F32::ZERO;
+                if take_new {
+                    v = v.saturating_add(alpha.saturating_mul(nv[a]));
+                    a += 1;
+                }
+                if take_old {
+                    v = v.saturating_add(one_minus.saturating_mul(ov[b]));
+                    b += 1;
+                }
+                if v > I32F32::ZERO {
+                    out.push(c, v);
+                }
+            }
+            out.end_row();
+            continue;
+        }
         for (&c, &v) in nc.iter().zip(nv) {
             if (c as usize) < n {
                 let cell = acc.cell(c);
                 *cell = cell.saturating_add(alpha.saturating_mul(v));
             }
         }
-        let (oc, ov) = old.row(i);
         for (&c, &v) in oc.iter().zip(ov) {
             if (c as usize) < n {
                 let cell = acc.cell(c);
@@ -108,13 +132,18 @@ pub fn ema_fixed(new: &Csr, old: &Csr, alpha: I32F32, n: usize) -> Csr {
     out
 }
 
+/// Slots of the liquid alpha memo (a power of two).
+const MEMO_SLOTS: usize = 4096;
+
 /// Liquid alpha parameters and a memo of `alpha_sigmoid` by its only varying input.
 pub struct LiquidAlpha {
     low: I32F32,
     high: I32F32,
     /// `steepness / -100`, computed once.
     slope: I32F32,
-    memo: HashMap<i64, I32F32, std::hash::BuildHasherDefault<MulHasher>>,
+    /// Direct-mapped cache of (combined difference, alpha): repeated differences (zero
+    /// above all) skip the 30-term exp; a miss just overwrites its slot.
+    memo: Vec<(i64, I32F32)>,
 }
 
 impl LiquidAlpha {
@@ -125,7 +154,8 @@ impl LiquidAlpha {
             high: u16_proportion_to_fixed(input.alpha_high),
             slope: I32F32::saturating_from_int(input.alpha_sigmoid_steepness as i64)
                 .saturating_div(I32F32::saturating_from_int(-100)),
-            memo: HashMap::default(),
+            // Key -1 never occurs: differences are clamped to [0, 1].
+            memo: vec![(-1, I32F32::ZERO); MEMO_SLOTS],
         }
     }
 
@@ -137,13 +167,14 @@ impl LiquidAlpha {
         } else {
             clamp01(bond.saturating_sub(weight))
         };
-        let (low, high, slope) = (self.low, self.high, self.slope);
-        *self.memo.entry(diff.0).or_insert_with(|| {
-            let e = exp_safe(slope.saturating_mul(diff.saturating_sub(I32F32::HALF)));
+        let slot = &mut self.memo[(diff.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) as usize >> 52];
+        if slot.0 != diff.0 {
+            let e = exp_safe(self.slope.saturating_mul(diff.saturating_sub(I32F32::HALF)));
             let sigmoid = I32F32::ONE.saturating_div(I32F32::ONE.saturating_add(e));
-            let alpha = low.saturating_add(sigmoid.saturating_mul(high.saturating_sub(low)));
-            alpha.min_of(high).max_of(low)
-        })
+            let alpha = self.low.saturating_add(sigmoid.saturating_mul(self.high.saturating_sub(self.low)));
+            *slot = (diff.0, alpha.min_of(self.high).max_of(self.low));
+        }
+        slot.1
     }
 }
 
@@ -227,29 +258,11 @@ pub fn dividends_original(ema: &Csr, incentive: &[I32F32], n: usize) -> Vec<I32F
 }
 
 /// `row_hadamard_sparse`: each row scaled by its uid's active stake.
-pub fn row_scale(m: &Csr, scale: &[I32F32]) -> Csr {
-    let mut out = m.clone();
+pub fn row_scale(m: Cow<'_, Csr>, scale: &[I32F32]) -> Csr {
+    let mut out = m.into_owned();
     for (i, &s) in scale.iter().enumerate() {
         let (a, b) = (out.offsets[i] as usize, out.offsets[i + 1] as usize);
         out.vals[a..b].iter_mut().for_each(|v| *v = v.saturating_mul(s));
     }
     out
-}
-
-/// A multiplicative hasher for the i64 memo keys: one multiply, no SipHash rounds.
-#[derive(Default)]
-pub struct MulHasher(u64);
-
-impl std::hash::Hasher for MulHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_i64(&mut self, x: i64) {
-        self.0 = (x as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_right(29);
-    }
 }

@@ -22,9 +22,58 @@ pub fn weighted_median(active_stake: &[I32F32], weights: &Csr, n: usize, kappa: 
         return vec![I32F32::ZERO; n];
     }
 
-    // Transpose the staked rows' entries into per-column (score, stake) lists.
+    // Normalised weights fit 33 bits; only raw rows whose wrapped sum was not positive
+    // can exceed 47 and need the wide cells.
+    if weights.vals.iter().all(|v| v.0 < 1 << 47) {
+        medians::<u64>(weights, &rows, &use_stake, n, stake_sum, minority)
+    } else {
+        medians::<u128>(weights, &rows, &use_stake, n, stake_sum, minority)
+    }
+}
+
+/// A (score, staked-row rank) pair packed as `score << 16 | rank`, so that sorting plain
+/// integers orders by score. Scores are never negative (u16 weights over a positive sum).
+trait Cell: Copy + Ord + Default {
+    fn pack(score: I32F32, rank: usize) -> Self;
+    fn score(self) -> I32F32;
+    fn rank(self) -> usize;
+}
+
+impl Cell for u64 {
+    fn pack(score: I32F32, rank: usize) -> Self {
+        ((score.0 as u64) << 16) | rank as u64
+    }
+    fn score(self) -> I32F32 {
+        I32F32((self >> 16) as i64)
+    }
+    fn rank(self) -> usize {
+        (self & 0xFFFF) as usize
+    }
+}
+
+impl Cell for u128 {
+    fn pack(score: I32F32, rank: usize) -> Self {
+        ((score.0 as u128) << 16) | rank as u128
+    }
+    fn score(self) -> I32F32 {
+        I32F32((self >> 16) as i64)
+    }
+    fn rank(self) -> usize {
+        (self & 0xFFFF) as usize
+    }
+}
+
+/// Transposes the staked rows into per-column cells, sorts each column, takes medians.
+fn medians<C: Cell>(
+    weights: &Csr,
+    rows: &[usize],
+    stake: &[I32F32],
+    n: usize,
+    stake_sum: I32F32,
+    minority: I32F32,
+) -> Vec<I32F32> {
     let mut count = vec![0u32; n + 1];
-    for &i in &rows {
+    for &i in rows {
         for &c in weights.row(i).0 {
             count[c as usize + 1] += 1;
         }
@@ -33,49 +82,47 @@ pub fn weighted_median(active_stake: &[I32F32], weights: &Csr, n: usize, kappa: 
         count[j + 1] += count[j];
     }
     let mut fill = count.clone();
-    let mut cells = vec![(I32F32::ZERO, I32F32::ZERO); count[n] as usize];
+    let mut cells = vec![C::default(); count[n] as usize];
     for (r, &i) in rows.iter().enumerate() {
         let (cols, vals) = weights.row(i);
         for (&c, &v) in cols.iter().zip(vals) {
             let slot = &mut fill[c as usize];
-            cells[*slot as usize] = (v, use_stake[r]);
+            cells[*slot as usize] = C::pack(v, r);
             *slot += 1;
         }
     }
-
-    let mut median = Vec::with_capacity(n);
-    for j in 0..n {
-        let col = &mut cells[count[j] as usize..count[j + 1] as usize];
-        col.sort_unstable_by_key(|&(v, _)| v);
-        median.push(column_median(col, k, stake_sum, minority));
-    }
-    median
+    (0..n)
+        .map(|j| {
+            let col = &mut cells[count[j] as usize..count[j + 1] as usize];
+            col.sort_unstable();
+            column_median(col, stake, rows.len(), stake_sum, minority)
+        })
+        .collect()
 }
 
-/// Median of one column given its explicit entries sorted by score; the other `k - len`
-/// staked rows score 0.
-fn column_median(col: &[(I32F32, I32F32)], k: usize, stake_sum: I32F32, minority: I32F32) -> I32F32 {
+/// Median of one column given its cells sorted by score; the other `k - len` staked rows
+/// score 0.
+fn column_median<C: Cell>(col: &[C], stake: &[I32F32], k: usize, stake_sum: I32F32, minority: I32F32) -> I32F32 {
     // Stake of rows scoring exactly 0 or nothing: everything but the positive entries.
-    let first_pos = col.partition_point(|&(v, _)| v <= I32F32::ZERO);
-    let pos_stake = col[first_pos..].iter().fold(I32F32::ZERO, |s, &(_, w)| s.saturating_add(w));
+    let first_pos = col.partition_point(|&c| c.score() <= I32F32::ZERO);
+    let pos = &col[first_pos..];
+    let pos_stake = pos.iter().fold(I32F32::ZERO, |s, &c| s.saturating_add(stake[c.rank()]));
     let mut cum = stake_sum.saturating_sub(pos_stake);
-    let zero_rows = k - (col.len() - first_pos);
-    if zero_rows > 0 && cum > minority {
+    if k > pos.len() && cum > minority {
         return I32F32::ZERO;
     }
-    let pos = &col[first_pos..];
     let mut idx = 0;
     while idx < pos.len() {
-        let v = pos[idx].0;
-        while idx < pos.len() && pos[idx].0 == v {
-            cum = cum.saturating_add(pos[idx].1);
+        let v = pos[idx].score();
+        while idx < pos.len() && pos[idx].score() == v {
+            cum = cum.saturating_add(stake[pos[idx].rank()]);
             idx += 1;
         }
         if cum > minority {
             return v;
         }
     }
-    pos.last().map_or(I32F32::ZERO, |&(v, _)| v)
+    pos.last().map_or(I32F32::ZERO, |&c| c.score())
 }
 
 /// `col_clip_sparse`: entries above their column's consensus take it, or vanish when it

@@ -44,7 +44,7 @@ pub fn run_epoch(input: &EpochInput) -> Result<EpochOutput, InputError> {
     } else {
         let mut old = bonds::read_bonds(input, false);
         old.col_normalize(n);
-        let mut delta = bonds::row_scale(&wfb, &st.active_stake);
+        let mut delta = bonds::row_scale(wfb, &st.active_stake);
         delta.col_normalize(n);
         let mut ema = bonds::ema_fixed(&delta, &old, bonds::fixed_alpha(input.bonds_moving_average), n);
         ema.col_normalize(n);
@@ -80,16 +80,15 @@ pub fn run_batch(inputs: &[EpochInput]) -> Vec<Result<EpochOutput, InputError>> 
 /// The bond rows persisted: the EMA row as u16 proportions for uids with a new permit,
 /// an empty row for every other uid.
 fn stored_bonds(ema: &Csr, new_permit: &[bool]) -> SparseMatrix {
-    let rows: Vec<Vec<(u16, u16)>> = new_permit
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| {
-            if !p {
-                return Vec::new();
-            }
+    let mut out = SparseMatrix { offsets: Vec::with_capacity(new_permit.len() + 1), cols: Vec::new(), vals: Vec::new() };
+    out.offsets.push(0);
+    for (i, &p) in new_permit.iter().enumerate() {
+        if p {
             let (cols, vals) = ema.row(i);
-            cols.iter().zip(vals).map(|(&c, &v)| (c, fixed_proportion_to_u16(v))).collect()
-        })
-        .collect();
-    SparseMatrix::from_rows(&rows)
+            out.cols.extend_from_slice(cols);
+            out.vals.extend(vals.iter().map(|&v| fixed_proportion_to_u16(v)));
+        }
+        out.offsets.push(out.cols.len() as u32);
+    }
+    out
 }

@@ -1,7 +1,7 @@
 //! Sparse I32F32 matrices in CSR form and the row/column operations the epoch applies
 //! to them, each with the exact arithmetic and entry order of its upstream counterpart.
 
-use crate::fixed::I32F32;
+use crate::fixed::{I32F32, I32F32Divisor};
 
 /// Sparse matrix of I32F32 in CSR form; rows keep the order their entries were produced in.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -73,7 +73,8 @@ impl Csr {
             let row = &mut self.vals[a..b];
             let sum = row.iter().fold(I32F32::ZERO, |s, &v| s.wrapping_add(v));
             if sum > I32F32::ZERO {
-                row.iter_mut().for_each(|v| *v = v.safe_div(sum));
+                let d = I32F32Divisor::new(sum);
+                row.iter_mut().for_each(|v| *v = d.safe_div(*v));
             }
         }
     }
@@ -87,11 +88,12 @@ impl Csr {
                 *s = s.saturating_add(v);
             }
         }
+        let divisors: Vec<I32F32Divisor> = sums.into_iter().map(I32F32Divisor::new).collect();
         for (&c, v) in self.cols.iter().zip(self.vals.iter_mut()) {
-            if let Some(&s) = sums.get(c as usize)
-                && s != I32F32::ZERO
+            if let Some(d) = divisors.get(c as usize)
+                && d.divisor() != I32F32::ZERO
             {
-                *v = v.safe_div(s);
+                *v = d.safe_div(*v);
             }
         }
     }
@@ -106,11 +108,12 @@ impl Csr {
                 *m = v;
             }
         }
+        let divisors: Vec<I32F32Divisor> = maxes.into_iter().map(I32F32Divisor::new).collect();
         for (&c, v) in self.cols.iter().zip(self.vals.iter_mut()) {
-            if let Some(&m) = maxes.get(c as usize)
-                && m != I32F32::ZERO
+            if let Some(d) = divisors.get(c as usize)
+                && d.divisor() != I32F32::ZERO
             {
-                *v = v.safe_div(m);
+                *v = d.safe_div(*v);
             }
         }
     }
@@ -125,7 +128,8 @@ pub fn normalize(x: &mut [I32F32]) {
 /// `inplace_normalize_using_sum`.
 pub fn normalize_using_sum(x: &mut [I32F32], sum: I32F32) {
     if sum != I32F32::ZERO {
-        x.iter_mut().for_each(|v| *v = v.safe_div(sum));
+        let d = I32F32Divisor::new(sum);
+        x.iter_mut().for_each(|v| *v = d.safe_div(*v));
     }
 }
 
