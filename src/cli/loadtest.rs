@@ -67,7 +67,10 @@ fn percentile(v: &[Duration], q: usize) -> Duration {
 struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
 
 impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(v) = &self.0 {
             request.metadata_mut().insert("authorization", v.clone());
         }
@@ -82,36 +85,62 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     }
     let bearer = Bearer(match &args.token_file {
         Some(p) => {
-            let token = std::fs::read_to_string(p).with_context(|| format!("reading --token-file {}", p.display()))?;
-            Some(format!("Bearer {}", token.trim()).parse().context("token is not valid metadata")?)
+            let token = std::fs::read_to_string(p)
+                .with_context(|| format!("reading --token-file {}", p.display()))?;
+            Some(
+                format!("Bearer {}", token.trim())
+                    .parse()
+                    .context("token is not valid metadata")?,
+            )
         }
         None => None,
     });
-    let inputs: Arc<Vec<EpochInput>> = Arc::new((0..DISTINCT).map(|s| realistic(args.n, args.validators, args.variant, s as u64)).collect());
+    let inputs: Arc<Vec<EpochInput>> = Arc::new(
+        (0..DISTINCT)
+            .map(|s| realistic(args.n, args.validators, args.variant, s as u64))
+            .collect(),
+    );
     let expected: Arc<Vec<EpochOutput>> = Arc::new(
-        yuma::epoch::run_batch(&inputs).into_iter().collect::<Result<_, _>>().context("a synthetic epoch was rejected")?,
+        yuma::epoch::run_batch(&inputs)
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .context("a synthetic epoch was rejected")?,
     );
     let requests: Arc<Vec<pb::RunEpochsRequest>> = Arc::new(
         (0..DISTINCT)
             .map(|k| pb::RunEpochsRequest {
-                epochs: (0..args.epochs_per_request).map(|j| proto::input_to_proto(&inputs[(k + j) % DISTINCT])).collect(),
+                epochs: (0..args.epochs_per_request)
+                    .map(|j| proto::input_to_proto(&inputs[(k + j) % DISTINCT]))
+                    .collect(),
             })
             .collect(),
     );
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let (wall, mut latencies, server) = runtime.block_on(async {
         let endpoint = Channel::from_shared(args.addr.clone()).context("--addr is not a URI")?;
         let mut clients = Vec::with_capacity(args.clients);
         for _ in 0..args.clients {
-            let channel = endpoint.connect().await.with_context(|| format!("connecting to {}", args.addr))?;
-            clients.push(YumaClient::with_interceptor(channel, bearer.clone()).max_decoding_message_size(usize::MAX));
+            let channel = endpoint
+                .connect()
+                .await
+                .with_context(|| format!("connecting to {}", args.addr))?;
+            clients.push(
+                YumaClient::with_interceptor(channel, bearer.clone())
+                    .max_decoding_message_size(usize::MAX),
+            );
         }
-        let server = clients[0].get_backends(pb::GetBackendsRequest {}).await?.into_inner();
+        let server = clients[0]
+            .get_backends(pb::GetBackendsRequest {})
+            .await?
+            .into_inner();
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(args.clients);
         for (c, mut client) in clients.into_iter().enumerate() {
-            let (requests, expected, per_request) = (requests.clone(), expected.clone(), args.epochs_per_request);
+            let (requests, expected, per_request) =
+                (requests.clone(), expected.clone(), args.epochs_per_request);
             let count = args.requests;
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(count);
@@ -121,7 +150,10 @@ pub fn main(args: Args) -> anyhow::Result<()> {
                     let response = client.run_epochs(requests[k].clone()).await?.into_inner();
                     latencies.push(t.elapsed());
                     if response.results.len() != per_request {
-                        bail!("client {c} call {r}: {} results for {per_request} epochs", response.results.len());
+                        bail!(
+                            "client {c} call {r}: {} results for {per_request} epochs",
+                            response.results.len()
+                        );
                     }
                     for (j, result) in response.results.into_iter().enumerate() {
                         let want = &expected[(k + j) % DISTINCT];
@@ -157,7 +189,11 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         "load: {} clients x {} calls x {} epochs of n = {} ({:?}); all {epochs} answers match the in-process results",
         args.clients, args.requests, args.epochs_per_request, args.n, args.variant
     );
-    println!("daemon: {epochs} epochs in {secs:.3} s = {:.0} epochs/s, {:.0} calls/s", epochs as f64 / secs, calls as f64 / secs);
+    println!(
+        "daemon: {epochs} epochs in {secs:.3} s = {:.0} epochs/s, {:.1} calls/s",
+        epochs as f64 / secs,
+        calls as f64 / secs
+    );
     println!(
         "latency per call: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         ms(percentile(&latencies, 50)),
@@ -167,7 +203,9 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     );
     if !args.no_baseline {
         let backend = backend::open(args.backend)?;
-        let batch: Vec<EpochInput> = (0..args.baseline_batch.max(1)).map(|k| inputs[k % DISTINCT].clone()).collect();
+        let batch: Vec<EpochInput> = (0..args.baseline_batch.max(1))
+            .map(|k| inputs[k % DISTINCT].clone())
+            .collect();
         // Run batches until the baseline has covered as many epochs as the daemon did (at least one batch).
         let rounds = epochs.div_ceil(batch.len()).max(1);
         let started = Instant::now();

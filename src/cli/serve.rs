@@ -63,7 +63,8 @@ pub struct Args {
 
 /// Reads the token file, trimmed; an empty token is refused.
 fn read_token(path: &PathBuf) -> anyhow::Result<String> {
-    let token = std::fs::read_to_string(path).with_context(|| format!("reading --token-file {}", path.display()))?;
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --token-file {}", path.display()))?;
     let token = token.trim().to_string();
     if token.is_empty() {
         bail!("--token-file {} is empty", path.display());
@@ -101,17 +102,26 @@ async fn shutdown_signal() {
 
 #[cfg(feature = "tls")]
 fn tls_config(args: &Args) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
-    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else { return Ok(None) };
-    let cert = std::fs::read(cert).with_context(|| format!("reading --tls-cert {}", cert.display()))?;
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let cert =
+        std::fs::read(cert).with_context(|| format!("reading --tls-cert {}", cert.display()))?;
     let key = std::fs::read(key).with_context(|| format!("reading --tls-key {}", key.display()))?;
-    Ok(Some(tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert, key))))
+    Ok(Some(
+        tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(cert, key)),
+    ))
 }
 
 /// Runs the daemon until Ctrl-C or SIGTERM, then drains accepted work and exits.
 pub fn main(args: Args) -> anyhow::Result<()> {
     let token = args.token_file.as_ref().map(read_token).transpose()?;
     if !args.listen.ip().is_loopback() && token.is_none() && !args.insecure {
-        bail!("refusing to listen on non-loopback {} without --token-file (pass --insecure to allow it)", args.listen);
+        bail!(
+            "refusing to listen on non-loopback {} without --token-file (pass --insecure to allow it)",
+            args.listen
+        );
     }
     #[cfg(not(feature = "tls"))]
     if args.tls_cert.is_some() {
@@ -121,9 +131,17 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         tracing::warn!("the bearer token travels in clear text without --tls-cert/--tls-key");
     }
     let batch = if args.no_batching {
-        BatchConfig { max_batch: 1, max_wait: Duration::ZERO, queue_capacity: args.queue_capacity }
+        BatchConfig {
+            max_batch: 1,
+            max_wait: Duration::ZERO,
+            queue_capacity: args.queue_capacity,
+        }
     } else {
-        BatchConfig { max_batch: args.max_batch, max_wait: Duration::from_millis(args.max_wait_ms), queue_capacity: args.queue_capacity }
+        BatchConfig {
+            max_batch: args.max_batch,
+            max_wait: Duration::from_millis(args.max_wait_ms),
+            queue_capacity: args.queue_capacity,
+        }
     };
     let limits = Limits {
         max_n: args.max_n,
@@ -139,7 +157,9 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         tls: tls_config(&args)?,
     };
     let backend: Arc<dyn backend::Backend> = Arc::from(backend::open(args.backend)?);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let metrics = Arc::new(Metrics::new(backend.describe()));
         if let Some(addr) = args.metrics {

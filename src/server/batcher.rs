@@ -34,7 +34,9 @@ pub struct BatchConfig {
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum BatchError {
     /// The queue cannot take the request now.
-    #[error("queue full: {queued} epochs queued + {requested} requested exceed the limit --queue-capacity = {capacity}")]
+    #[error(
+        "queue full: {queued} epochs queued + {requested} requested exceed the limit --queue-capacity = {capacity}"
+    )]
     QueueFull {
         /// Epochs already queued.
         queued: usize,
@@ -93,8 +95,17 @@ pub struct Batcher {
 impl Batcher {
     /// Starts the dispatcher task feeding `backend`; it ends after [`Batcher::close`] once
     /// the queue has drained.
-    pub fn start(backend: Arc<dyn Backend>, config: BatchConfig, metrics: Arc<Metrics>) -> (Self, JoinHandle<()>) {
-        let shared = Arc::new(Shared { state: Mutex::default(), wake: Notify::new(), config, metrics });
+    pub fn start(
+        backend: Arc<dyn Backend>,
+        config: BatchConfig,
+        metrics: Arc<Metrics>,
+    ) -> (Self, JoinHandle<()>) {
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            wake: Notify::new(),
+            config,
+            metrics,
+        });
         let task = tokio::spawn(dispatch(shared.clone(), backend));
         (Self { shared }, task)
     }
@@ -102,14 +113,20 @@ impl Batcher {
     /// Queues `inputs` and waits for their results, in order. Refuses at once when the
     /// queue is full or closed; gives up at `deadline`. Dropping the returned future
     /// withdraws the request: it is skipped if its batch has not started.
-    pub async fn run(&self, inputs: Vec<EpochInput>, deadline: Option<Instant>) -> Result<Vec<EpochResult>, BatchError> {
+    pub async fn run(
+        &self,
+        inputs: Vec<EpochInput>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<EpochResult>, BatchError> {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
         let rx = self.submit(inputs, deadline)?;
         let answer = async { rx.await.unwrap_or(Err(BatchError::Closed)) };
         match deadline {
-            Some(d) => tokio::time::timeout_at(d, answer).await.unwrap_or(Err(BatchError::DeadlineExceeded)),
+            Some(d) => tokio::time::timeout_at(d, answer)
+                .await
+                .unwrap_or(Err(BatchError::DeadlineExceeded)),
             None => answer.await,
         }
     }
@@ -127,11 +144,20 @@ impl Batcher {
                 return Err(BatchError::Closed);
             }
             if st.queued_epochs + inputs.len() > capacity {
-                return Err(BatchError::QueueFull { queued: st.queued_epochs, requested: inputs.len(), capacity });
+                return Err(BatchError::QueueFull {
+                    queued: st.queued_epochs,
+                    requested: inputs.len(),
+                    capacity,
+                });
             }
             st.queued_epochs += inputs.len();
             self.shared.metrics.set_queue_depth(st.queued_epochs);
-            st.queue.push_back(Job { inputs, deadline, enqueued: Instant::now(), reply: tx });
+            st.queue.push_back(Job {
+                inputs,
+                deadline,
+                enqueued: Instant::now(),
+                reply: tx,
+            });
         }
         self.shared.wake.notify_one();
         Ok(rx)
@@ -180,7 +206,11 @@ fn take(st: &mut State, max_batch: usize) -> Vec<Job> {
 
 /// The dispatcher: forms batches and runs them one after another.
 async fn dispatch(shared: Arc<Shared>, backend: Arc<dyn Backend>) {
-    let BatchConfig { max_batch, max_wait, .. } = shared.config;
+    let BatchConfig {
+        max_batch,
+        max_wait,
+        ..
+    } = shared.config;
     loop {
         let jobs = loop {
             let wait_until = {
@@ -219,7 +249,10 @@ async fn dispatch(shared: Arc<Shared>, backend: Arc<dyn Backend>) {
 /// Runs one batch on a blocking thread and hands each job its slice of the results.
 async fn run_batch(metrics: &Metrics, backend: &Arc<dyn Backend>, mut jobs: Vec<Job>) {
     let counts: Vec<usize> = jobs.iter().map(|j| j.inputs.len()).collect();
-    let inputs: Vec<EpochInput> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.inputs)).collect();
+    let inputs: Vec<EpochInput> = jobs
+        .iter_mut()
+        .flat_map(|j| std::mem::take(&mut j.inputs))
+        .collect();
     let total = inputs.len();
     let started = Instant::now();
     let backend = backend.clone();
@@ -227,7 +260,10 @@ async fn run_batch(metrics: &Metrics, backend: &Arc<dyn Backend>, mut jobs: Vec<
     metrics.observe_batch(total, started.elapsed());
     let results = match outcome {
         Ok(Ok(results)) if results.len() == total => Ok(results),
-        Ok(Ok(results)) => Err(BatchError::Backend(format!("returned {} results for {total} epochs", results.len()))),
+        Ok(Ok(results)) => Err(BatchError::Backend(format!(
+            "returned {} results for {total} epochs",
+            results.len()
+        ))),
         Ok(Err(e)) => Err(BatchError::Backend(e.to_string())),
         Err(e) => Err(BatchError::Backend(format!("batch task failed: {e}"))),
     };

@@ -29,13 +29,14 @@ impl<S: NamedService> NamedService for MessageLimit<S> {
 
 /// RESOURCE_EXHAUSTED naming the limit when `status` is tonic's message-too-large refusal.
 fn remap(status: &Status, max_bytes: usize) -> Option<Status> {
-    (status.code() == Code::OutOfRange && status.message().contains("message length too large")).then(|| {
-        Status::resource_exhausted(format!(
-            "request message too large for the limit --max-message-mib = {} MiB ({})",
-            max_bytes >> 20,
-            status.message()
-        ))
-    })
+    (status.code() == Code::OutOfRange && status.message().contains("message length too large"))
+        .then(|| {
+            Status::resource_exhausted(format!(
+                "request message too large for the limit --max-message-mib = {} MiB ({})",
+                max_bytes >> 20,
+                status.message()
+            ))
+        })
 }
 
 /// The replacement status when `headers` carry tonic's message-too-large refusal.

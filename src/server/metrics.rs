@@ -10,10 +10,14 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 /// Latency bucket bounds in microseconds (100 µs .. 10 s).
-const LATENCY_US: [u64; 16] =
-    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000];
+const LATENCY_US: [u64; 16] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
 /// Batch size bucket bounds in epochs.
-const BATCH_EPOCHS: [u64; 14] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
+const BATCH_EPOCHS: [u64; 14] = [
+    1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192,
+];
 
 /// A cumulative histogram over integer observations.
 struct Histogram {
@@ -25,7 +29,12 @@ struct Histogram {
 
 impl Histogram {
     fn new(bounds: &'static [u64]) -> Self {
-        Self { bounds, counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(), count: AtomicU64::new(0), sum: AtomicU64::new(0) }
+        Self {
+            bounds,
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+        }
     }
 
     fn observe(&self, v: u64) {
@@ -38,16 +47,30 @@ impl Histogram {
 
     /// Renders buckets; `scale` turns the integer unit into the exposed one (1e6: µs -> s).
     fn render(&self, out: &mut String, name: &str, labels: &str, scale: u64) {
-        let fmt = |v: u64| if scale == 1 { v.to_string() } else { format!("{}.{:06}", v / scale, v % scale) };
+        let fmt = |v: u64| {
+            if scale == 1 {
+                v.to_string()
+            } else {
+                format!("{}.{:06}", v / scale, v % scale)
+            }
+        };
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0;
         for (b, c) in self.bounds.iter().zip(&self.counts) {
             cumulative += c.load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{}\"}} {cumulative}", fmt(*b));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{}\"}} {cumulative}",
+                fmt(*b)
+            );
         }
         let count = self.count.load(Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
-        let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let braced = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
         let _ = writeln!(out, "{name}_sum{braced} {}", fmt(self.sum.load(Relaxed)));
         let _ = writeln!(out, "{name}_count{braced} {count}");
     }
@@ -83,7 +106,12 @@ impl Metrics {
     /// Counts one finished call of `method` with status `code` and its latency.
     pub fn observe_request(&self, method: &'static str, code: tonic::Code, latency: Duration) {
         let code = code_name(code);
-        *self.requests.lock().unwrap_or_else(PoisonError::into_inner).entry((method, code)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((method, code))
+            .or_default() += 1;
         self.latency
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -117,7 +145,10 @@ impl Metrics {
     /// Calls finished with `method` and `code` so far.
     pub fn requests(&self, method: &'static str, code: tonic::Code) -> u64 {
         let requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
-        requests.get(&(method, code_name(code))).copied().unwrap_or(0)
+        requests
+            .get(&(method, code_name(code)))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The text exposition format.
@@ -127,23 +158,47 @@ impl Metrics {
         out += "# HELP yuma_backend_info The backend serving epochs.\n# TYPE yuma_backend_info gauge\n";
         let _ = writeln!(out, "yuma_backend_info{{backend=\"{backend}\"}} 1");
         out += "# HELP yuma_requests_total Finished calls by method and gRPC status code.\n# TYPE yuma_requests_total counter\n";
-        for ((method, code), n) in self.requests.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            let _ = writeln!(out, "yuma_requests_total{{method=\"{method}\",code=\"{code}\"}} {n}");
+        for ((method, code), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "yuma_requests_total{{method=\"{method}\",code=\"{code}\"}} {n}"
+            );
         }
         out += "# HELP yuma_request_duration_seconds Call latency by method.\n# TYPE yuma_request_duration_seconds histogram\n";
-        for (method, h) in self.latency.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            h.render(&mut out, "yuma_request_duration_seconds", &format!("method=\"{method}\""), 1_000_000);
+        for (method, h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            h.render(
+                &mut out,
+                "yuma_request_duration_seconds",
+                &format!("method=\"{method}\""),
+                1_000_000,
+            );
         }
         out += "# HELP yuma_epochs_total Epochs answered.\n# TYPE yuma_epochs_total counter\n";
         let _ = writeln!(out, "yuma_epochs_total {}", self.epochs.load(Relaxed));
         out += "# HELP yuma_epoch_errors_total Epochs answered with a per-epoch error.\n# TYPE yuma_epoch_errors_total counter\n";
-        let _ = writeln!(out, "yuma_epoch_errors_total {}", self.epoch_errors.load(Relaxed));
+        let _ = writeln!(
+            out,
+            "yuma_epoch_errors_total {}",
+            self.epoch_errors.load(Relaxed)
+        );
         out += "# HELP yuma_queue_depth_epochs Epochs waiting for a batch.\n# TYPE yuma_queue_depth_epochs gauge\n";
         let _ = writeln!(out, "yuma_queue_depth_epochs {}", self.queue_depth());
         out += "# HELP yuma_batch_epochs Epochs per backend batch.\n# TYPE yuma_batch_epochs histogram\n";
-        self.batch_epochs.render(&mut out, "yuma_batch_epochs", "", 1);
+        self.batch_epochs
+            .render(&mut out, "yuma_batch_epochs", "", 1);
         out += "# HELP yuma_batch_duration_seconds Backend time per batch.\n# TYPE yuma_batch_duration_seconds histogram\n";
-        self.batch_seconds.render(&mut out, "yuma_batch_duration_seconds", "", 1_000_000);
+        self.batch_seconds
+            .render(&mut out, "yuma_batch_duration_seconds", "", 1_000_000);
         out
     }
 }
@@ -204,7 +259,11 @@ async fn answer(stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
         }
     }
     let ok = head.starts_with(b"GET /metrics ") || head.starts_with(b"GET / ");
-    let (status, body) = if ok { ("200 OK", metrics.render()) } else { ("404 Not Found", "try GET /metrics\n".to_string()) };
+    let (status, body) = if ok {
+        ("200 OK", metrics.render())
+    } else {
+        ("404 Not Found", "try GET /metrics\n".to_string())
+    };
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()

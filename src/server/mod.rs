@@ -32,7 +32,8 @@ pub mod pb {
     tonic::include_proto!("yuma.v1");
 
     /// The encoded descriptor set, served by reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("yuma_v1_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("yuma_v1_descriptor");
 }
 
 /// Per-request limits, each refused with a status naming it.
@@ -50,7 +51,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_n: u16::MAX.into(), max_epochs_per_request: 4096, max_message_bytes: 256 << 20, stream_in_flight: 256 }
+        Self {
+            max_n: u16::MAX.into(),
+            max_epochs_per_request: 4096,
+            max_message_bytes: 256 << 20,
+            stream_in_flight: 256,
+        }
     }
 }
 
@@ -127,25 +133,46 @@ fn batch_status(e: BatchError) -> Status {
 fn result_to_proto(id: u64, r: EpochResult) -> pb::EpochResult {
     let result = match r {
         Ok(out) => pb::epoch_result::Result::Output(proto::output_to_proto(out)),
-        Err(e) => pb::epoch_result::Result::Error(pb::EpochError { code: Code::InvalidArgument as i32, message: e.to_string() }),
+        Err(e) => pb::epoch_result::Result::Error(pb::EpochError {
+            code: Code::InvalidArgument as i32,
+            message: e.to_string(),
+        }),
     };
-    pb::EpochResult { id, result: Some(result) }
+    pb::EpochResult {
+        id,
+        result: Some(result),
+    }
 }
 
 /// An error result for `id` with `status`'s code and message.
 fn error_result(id: u64, status: &Status) -> pb::EpochResult {
-    let error = pb::EpochError { code: status.code() as i32, message: status.message().to_string() };
-    pb::EpochResult { id, result: Some(pb::epoch_result::Result::Error(error)) }
+    let error = pb::EpochError {
+        code: status.code() as i32,
+        message: status.message().to_string(),
+    };
+    pb::EpochResult {
+        id,
+        result: Some(pb::epoch_result::Result::Error(error)),
+    }
 }
 
 impl YumaService {
     /// Converts a protobuf epoch, refusing it with INVALID_ARGUMENT naming `at` and the field.
-    fn convert(&self, at: &str, input: Option<pb::EpochInput>) -> Result<crate::model::EpochInput, Status> {
-        let input = input.ok_or_else(|| Status::invalid_argument(format!("{at}: field `input` is missing")))?;
-        proto::input_from_proto(input, self.limits.max_n).map_err(|e| Status::invalid_argument(format!("{at}: {e}")))
+    fn convert(
+        &self,
+        at: &str,
+        input: Option<pb::EpochInput>,
+    ) -> Result<crate::model::EpochInput, Status> {
+        let input = input
+            .ok_or_else(|| Status::invalid_argument(format!("{at}: field `input` is missing")))?;
+        proto::input_from_proto(input, self.limits.max_n)
+            .map_err(|e| Status::invalid_argument(format!("{at}: {e}")))
     }
 
-    async fn run_epochs_inner(&self, request: Request<pb::RunEpochsRequest>) -> Result<pb::RunEpochsResponse, Status> {
+    async fn run_epochs_inner(
+        &self,
+        request: Request<pb::RunEpochsRequest>,
+    ) -> Result<pb::RunEpochsResponse, Status> {
         let deadline = deadline_of(request.metadata());
         let epochs = request.into_inner().epochs;
         let limit = self.limits.max_epochs_per_request;
@@ -160,10 +187,18 @@ impl YumaService {
             .enumerate()
             .map(|(i, e)| self.convert(&format!("epochs[{i}]"), Some(e)))
             .collect::<Result<Vec<_>, _>>()?;
-        let results = self.batcher.run(inputs, deadline).await.map_err(batch_status)?;
+        let results = self
+            .batcher
+            .run(inputs, deadline)
+            .await
+            .map_err(batch_status)?;
         let errors = results.iter().filter(|r| r.is_err()).count();
         self.metrics.observe_epochs(results.len(), errors);
-        let results = results.into_iter().enumerate().map(|(i, r)| result_to_proto(i as u64, r)).collect();
+        let results = results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| result_to_proto(i as u64, r))
+            .collect();
         Ok(pb::RunEpochsResponse { results })
     }
 }
@@ -172,11 +207,15 @@ type ResultStream = Pin<Box<dyn Stream<Item = Result<pb::EpochResult, Status>> +
 
 #[tonic::async_trait]
 impl pb::yuma_server::Yuma for Arc<YumaService> {
-    async fn run_epochs(&self, request: Request<pb::RunEpochsRequest>) -> Result<Response<pb::RunEpochsResponse>, Status> {
+    async fn run_epochs(
+        &self,
+        request: Request<pb::RunEpochsRequest>,
+    ) -> Result<Response<pb::RunEpochsResponse>, Status> {
         let started = Instant::now();
         let outcome = self.run_epochs_inner(request).await;
         let code = outcome.as_ref().err().map_or(Code::Ok, Status::code);
-        self.metrics.observe_request("RunEpochs", code, started.elapsed());
+        self.metrics
+            .observe_request("RunEpochs", code, started.elapsed());
         if let Err(status) = &outcome {
             tracing::debug!(code = ?status.code(), message = status.message(), "RunEpochs refused");
         }
@@ -185,7 +224,10 @@ impl pb::yuma_server::Yuma for Arc<YumaService> {
 
     type StreamEpochsStream = ResultStream;
 
-    async fn stream_epochs(&self, request: Request<Streaming<pb::EpochRequest>>) -> Result<Response<ResultStream>, Status> {
+    async fn stream_epochs(
+        &self,
+        request: Request<Streaming<pb::EpochRequest>>,
+    ) -> Result<Response<ResultStream>, Status> {
         let deadline = deadline_of(request.metadata());
         let mut inbound = request.into_inner();
         let in_flight = self.limits.stream_in_flight;
@@ -197,12 +239,15 @@ impl pb::yuma_server::Yuma for Arc<YumaService> {
             let mut code = Code::Ok;
             loop {
                 // Waiting for a permit before reading is what bounds the epochs in flight.
-                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
                 let msg = match inbound.message().await {
                     Ok(Some(msg)) => msg,
                     Ok(None) => break,
                     Err(status) => {
-                        let status = message_limit::map_stream_status(status, svc.limits.max_message_bytes);
+                        let status =
+                            message_limit::map_stream_status(status, svc.limits.max_message_bytes);
                         code = status.code();
                         let _ = tx.send(Err(status)).await;
                         break;
@@ -228,7 +273,9 @@ impl pb::yuma_server::Yuma for Arc<YumaService> {
                     };
                     let answer = match result {
                         Ok(mut results) => {
-                            let r = results.pop().expect("the batcher answers one result per epoch");
+                            let r = results
+                                .pop()
+                                .expect("the batcher answers one result per epoch");
                             svc.metrics.observe_epochs(1, usize::from(r.is_err()));
                             result_to_proto(id, r)
                         }
@@ -241,13 +288,18 @@ impl pb::yuma_server::Yuma for Arc<YumaService> {
                     drop(permit);
                 });
             }
-            svc.metrics.observe_request("StreamEpochs", code, started.elapsed());
+            svc.metrics
+                .observe_request("StreamEpochs", code, started.elapsed());
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn get_backends(&self, _: Request<pb::GetBackendsRequest>) -> Result<Response<pb::GetBackendsResponse>, Status> {
-        self.metrics.observe_request("GetBackends", Code::Ok, Duration::ZERO);
+    async fn get_backends(
+        &self,
+        _: Request<pb::GetBackendsRequest>,
+    ) -> Result<Response<pb::GetBackendsResponse>, Status> {
+        self.metrics
+            .observe_request("GetBackends", Code::Ok, Duration::ZERO);
         Ok(Response::new(pb::GetBackendsResponse {
             backend: self.backend.clone(),
             max_batch: self.batch.max_batch as u32,
@@ -266,12 +318,20 @@ struct Auth(Option<Arc<[u8]>>);
 
 impl tonic::service::Interceptor for Auth {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        let Some(token) = &self.0 else { return Ok(request) };
-        let given = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let Some(token) = &self.0 else {
+            return Ok(request);
+        };
+        let given = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
         match given {
             Some(g) if constant_time_eq(g.as_bytes(), token) => Ok(request),
             Some(_) => Err(Status::unauthenticated("invalid bearer token")),
-            None => Err(Status::unauthenticated("missing `authorization: Bearer <token>` metadata")),
+            None => Err(Status::unauthenticated(
+                "missing `authorization: Bearer <token>` metadata",
+            )),
         }
     }
 }
@@ -290,9 +350,16 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
-    let ServerConfig { batch, limits, token, .. } = config.clone();
+    let ServerConfig {
+        batch,
+        limits,
+        token,
+        ..
+    } = config.clone();
     if batch.max_batch == 0 || batch.queue_capacity == 0 || limits.stream_in_flight == 0 {
-        return Err(ServerError::Config("max batch, queue capacity and stream in-flight must be at least 1".into()));
+        return Err(ServerError::Config(
+            "max batch, queue capacity and stream in-flight must be at least 1".into(),
+        ));
     }
     if limits.max_epochs_per_request > batch.queue_capacity {
         return Err(ServerError::Config(format!(
@@ -302,14 +369,25 @@ pub async fn serve(
     }
     let description = backend.describe();
     let (batcher, dispatcher) = Batcher::start(backend, batch, metrics.clone());
-    let service = Arc::new(YumaService { batcher: batcher.clone(), limits, batch, backend: description, metrics });
+    let service = Arc::new(YumaService {
+        batcher: batcher.clone(),
+        limits,
+        batch,
+        backend: description,
+        metrics,
+    });
     let yuma = pb::yuma_server::YumaServer::new(service)
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(usize::MAX);
     let yuma = message_limit::MessageLimit::new(yuma, limits.max_message_bytes);
-    let yuma = tonic::service::interceptor::InterceptedService::new(yuma, Auth(token.map(|t| Arc::from(t.into_bytes()))));
+    let yuma = tonic::service::interceptor::InterceptedService::new(
+        yuma,
+        Auth(token.map(|t| Arc::from(t.into_bytes()))),
+    );
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_service_status("yuma.v1.Yuma", tonic_health::ServingStatus::Serving).await;
+    health
+        .set_service_status("yuma.v1.Yuma", tonic_health::ServingStatus::Serving)
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
@@ -328,7 +406,9 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             tracing::info!("shutting down: no new calls, finishing accepted ones");
-            health_on_shutdown.set_service_status("yuma.v1.Yuma", tonic_health::ServingStatus::NotServing).await;
+            health_on_shutdown
+                .set_service_status("yuma.v1.Yuma", tonic_health::ServingStatus::NotServing)
+                .await;
         })
         .await;
     batcher.close();

@@ -63,13 +63,22 @@ fn at_uid(uid: Option<usize>) -> String {
 
 /// A u32 that must fit a u16.
 fn u16_of(field: &'static str, uid: Option<usize>, v: u32) -> Result<u16, ProtoError> {
-    u16::try_from(v).map_err(|_| ProtoError::Range { field, uid, value: v.into(), max: u16::MAX.into() })
+    u16::try_from(v).map_err(|_| ProtoError::Range {
+        field,
+        uid,
+        value: v.into(),
+        max: u16::MAX.into(),
+    })
 }
 
 /// A per-uid vector that must hold exactly n entries.
 fn per_uid<T>(field: &'static str, v: Vec<T>, n: usize) -> Result<Vec<T>, ProtoError> {
     if v.len() != n {
-        return Err(ProtoError::Length { field, got: v.len(), expected: n });
+        return Err(ProtoError::Length {
+            field,
+            got: v.len(),
+            expected: n,
+        });
     }
     Ok(v)
 }
@@ -81,20 +90,44 @@ struct CsrFields {
     values: &'static str,
 }
 
-const WEIGHTS: CsrFields = CsrFields { offsets: "weights.row_offsets", cols: "weights.cols", values: "weights.values" };
-const BONDS: CsrFields = CsrFields { offsets: "bonds.row_offsets", cols: "bonds.cols", values: "bonds.values" };
+const WEIGHTS: CsrFields = CsrFields {
+    offsets: "weights.row_offsets",
+    cols: "weights.cols",
+    values: "weights.values",
+};
+const BONDS: CsrFields = CsrFields {
+    offsets: "bonds.row_offsets",
+    cols: "bonds.cols",
+    values: "bonds.values",
+};
 
 /// Checks and converts one CSR matrix of `n` rows.
-fn matrix_from_proto(f: &CsrFields, m: Option<pb::SparseMatrix>, n: usize) -> Result<SparseMatrix, ProtoError> {
+fn matrix_from_proto(
+    f: &CsrFields,
+    m: Option<pb::SparseMatrix>,
+    n: usize,
+) -> Result<SparseMatrix, ProtoError> {
     let m = m.unwrap_or_default();
     if m.row_offsets.len() != n + 1 {
-        return Err(ProtoError::Length { field: f.offsets, got: m.row_offsets.len(), expected: n + 1 });
+        return Err(ProtoError::Length {
+            field: f.offsets,
+            got: m.row_offsets.len(),
+            expected: n + 1,
+        });
     }
     if m.values.len() != m.cols.len() {
-        return Err(ProtoError::Length { field: f.values, got: m.values.len(), expected: m.cols.len() });
+        return Err(ProtoError::Length {
+            field: f.values,
+            got: m.values.len(),
+            expected: m.cols.len(),
+        });
     }
     if m.row_offsets[0] != 0 {
-        return Err(ProtoError::Csr { field: f.offsets, uid: None, reason: format!("starts at {}, not 0", m.row_offsets[0]) });
+        return Err(ProtoError::Csr {
+            field: f.offsets,
+            uid: None,
+            reason: format!("starts at {}, not 0", m.row_offsets[0]),
+        });
     }
     let nnz = m.cols.len();
     let mut cols = Vec::with_capacity(nnz);
@@ -102,10 +135,18 @@ fn matrix_from_proto(f: &CsrFields, m: Option<pb::SparseMatrix>, n: usize) -> Re
     for uid in 0..n {
         let (a, b) = (m.row_offsets[uid] as usize, m.row_offsets[uid + 1] as usize);
         if b < a {
-            return Err(ProtoError::Csr { field: f.offsets, uid: Some(uid), reason: format!("row ends at {b}, before its start {a}") });
+            return Err(ProtoError::Csr {
+                field: f.offsets,
+                uid: Some(uid),
+                reason: format!("row ends at {b}, before its start {a}"),
+            });
         }
         if b > nnz {
-            return Err(ProtoError::Csr { field: f.offsets, uid: Some(uid), reason: format!("row ends at {b}, past the {nnz} entries") });
+            return Err(ProtoError::Csr {
+                field: f.offsets,
+                uid: Some(uid),
+                reason: format!("row ends at {b}, past the {nnz} entries"),
+            });
         }
         for k in a..b {
             cols.push(u16_of(f.cols, Some(uid), m.cols[k])?);
@@ -113,9 +154,17 @@ fn matrix_from_proto(f: &CsrFields, m: Option<pb::SparseMatrix>, n: usize) -> Re
         }
     }
     if m.row_offsets[n] as usize != nnz {
-        return Err(ProtoError::Csr { field: f.offsets, uid: None, reason: format!("ends at {}, not at the {nnz} entries", m.row_offsets[n]) });
+        return Err(ProtoError::Csr {
+            field: f.offsets,
+            uid: None,
+            reason: format!("ends at {}, not at the {nnz} entries", m.row_offsets[n]),
+        });
     }
-    Ok(SparseMatrix { offsets: m.row_offsets, cols, vals })
+    Ok(SparseMatrix {
+        offsets: m.row_offsets,
+        cols,
+        vals,
+    })
 }
 
 /// CSR matrix to protobuf.
@@ -128,15 +177,27 @@ fn matrix_to_proto(m: &SparseMatrix) -> pb::SparseMatrix {
 }
 
 /// Decodes `commit_block` + `commit_block_present` (both empty = no commit blocks).
-fn commit_from_proto(blocks: Vec<u64>, present: &[u8], n: usize) -> Result<Vec<Option<u64>>, ProtoError> {
+fn commit_from_proto(
+    blocks: Vec<u64>,
+    present: &[u8],
+    n: usize,
+) -> Result<Vec<Option<u64>>, ProtoError> {
     if blocks.is_empty() && present.is_empty() {
         return Ok(vec![None; n]);
     }
     let blocks = per_uid("commit_block", blocks, n)?;
     if present.len() != n.div_ceil(8) {
-        return Err(ProtoError::Length { field: "commit_block_present", got: present.len(), expected: n.div_ceil(8) });
+        return Err(ProtoError::Length {
+            field: "commit_block_present",
+            got: present.len(),
+            expected: n.div_ceil(8),
+        });
     }
-    Ok(blocks.into_iter().enumerate().map(|(i, b)| (present[i / 8] >> (i % 8) & 1 == 1).then_some(b)).collect())
+    Ok(blocks
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| (present[i / 8] >> (i % 8) & 1 == 1).then_some(b))
+        .collect())
 }
 
 /// Encodes per-uid commit blocks as values + presence bitmap (both empty when none is set).
@@ -156,10 +217,18 @@ fn commit_to_proto(commit: &[Option<u64>]) -> (Vec<u64>, Vec<u8>) {
 /// Converts and validates one protobuf epoch; `max_n` is the server's limit on n.
 pub fn input_from_proto(p: pb::EpochInput, max_n: u32) -> Result<EpochInput, ProtoError> {
     if p.n > u16::MAX.into() {
-        return Err(ProtoError::TooManyUids { n: p.n, limit: u16::MAX.into(), which: "uids are u16" });
+        return Err(ProtoError::TooManyUids {
+            n: p.n,
+            limit: u16::MAX.into(),
+            which: "uids are u16",
+        });
     }
     if p.n > max_n {
-        return Err(ProtoError::TooManyUids { n: p.n, limit: max_n, which: "the server's --max-n" });
+        return Err(ProtoError::TooManyUids {
+            n: p.n,
+            limit: max_n,
+            which: "the server's --max-n",
+        });
     }
     let n = p.n as usize;
     let steepness = i16::try_from(p.alpha_sigmoid_steepness).map_err(|_| ProtoError::Range {
@@ -180,7 +249,10 @@ pub fn input_from_proto(p: pb::EpochInput, max_n: u32) -> Result<EpochInput, Pro
         max_allowed_validators: u16_of("max_allowed_validators", None, p.max_allowed_validators)?,
         stake_threshold: p.stake_threshold,
         tao_weight: p.tao_weight,
-        owner_uid: p.owner_uid.map(|o| u16_of("owner_uid", None, o)).transpose()?,
+        owner_uid: p
+            .owner_uid
+            .map(|o| u16_of("owner_uid", None, o))
+            .transpose()?,
         yuma3: p.yuma3,
         liquid_alpha: p.liquid_alpha,
         alpha_low: u16_of("alpha_low", None, p.alpha_low)?,
@@ -258,7 +330,10 @@ pub fn output_to_proto(o: EpochOutput) -> pb::EpochOutput {
 /// Converts one protobuf output back (the client side); `n` is the epoch's n.
 pub fn output_from_proto(p: pb::EpochOutput, n: usize) -> Result<EpochOutput, ProtoError> {
     let narrow = |field: &'static str, v: Vec<u32>| -> Result<Vec<u16>, ProtoError> {
-        v.into_iter().enumerate().map(|(uid, x)| u16_of(field, Some(uid), x)).collect()
+        v.into_iter()
+            .enumerate()
+            .map(|(uid, x)| u16_of(field, Some(uid), x))
+            .collect()
     };
     Ok(EpochOutput {
         stake_weight: narrow("stake_weight", p.stake_weight)?,
