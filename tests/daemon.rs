@@ -198,8 +198,13 @@ async fn wait_for(what: &str, cond: impl Fn() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_conformance_case_through_the_daemon() {
     let all = Arc::new(cases());
+    // A small stream window, so the stream below runs into the in-flight bound many times.
+    let limits = Limits {
+        stream_in_flight: 8,
+        ..Limits::default()
+    };
     let daemon = start(
-        config(batch(1024, 2, 65536), Limits::default()),
+        config(batch(1024, 2, 65536), limits),
         Arc::new(CpuBackend::new()),
     )
     .await;
