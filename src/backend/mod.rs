@@ -4,6 +4,7 @@
 pub mod cpu;
 pub mod cuda;
 pub mod pack;
+pub mod wgpu;
 
 use thiserror::Error;
 
@@ -60,14 +61,22 @@ pub trait Backend: Send + Sync {
 pub fn open(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError> {
     match kind {
         BackendKind::Cpu => Ok(Box::new(cpu::CpuBackend::new())),
+        // CUDA first, then a hardware wgpu adapter, else the CPU.
         BackendKind::Auto => match cuda::CudaBackend::new() {
             Ok(b) => Ok(Box::new(b)),
             Err(e) => {
-                tracing::info!(%e, "auto backend: using the CPU");
-                Ok(Box::new(cpu::CpuBackend::new()))
+                tracing::info!(%e, "auto backend: trying a hardware wgpu adapter");
+                match wgpu::WgpuBackend::new(false) {
+                    Ok(b) => Ok(Box::new(b)),
+                    Err(e) => {
+                        tracing::info!(%e, "auto backend: using the CPU");
+                        Ok(Box::new(cpu::CpuBackend::new()))
+                    }
+                }
             }
         },
-        BackendKind::Wgpu => Err(BackendError::Unavailable { backend: "wgpu", reason: "not built yet".into() }),
+        // Explicitly asked for: a software adapter (lavapipe) will do.
+        BackendKind::Wgpu => Ok(Box::new(wgpu::WgpuBackend::new(true)?)),
         BackendKind::Cuda => Ok(Box::new(cuda::CudaBackend::new()?)),
     }
 }

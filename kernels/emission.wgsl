@@ -1,0 +1,62 @@
+// Step 11 (src/epoch/emission.rs): server, validator and combined emission in rao.
+// One thread per epoch sums; one thread per uid divides and converts.
+
+// Per epoch: the wrapping sum of incentive + dividend, and whether active stake is all
+// zero (the validators' fallback).
+fn emission_sum_step(e: u32) {
+    if e >= P.n_epochs {
+        return;
+    }
+    let n = hdr(e, H_N);
+    let ub = hdr(e, H_UID_BASE);
+    var sum = I32F32_ZERO;
+    var astake_sum = I32F32_ZERO;
+    for (var i = 0u; i < n; i++) {
+        let u = ub + i;
+        sum = i32f32_wrapping_add(sum, i32f32_saturating_add(ld_u(P.inc, u), ld_u(P.div, u)));
+        astake_sum = i32f32_wrapping_add(astake_sum, ld_u(P.astake, u));
+    }
+    let es = P.estate + e * ES_WORDS;
+    uw[es + ES_EM_SUM] = sum.x;
+    uw[es + ES_EM_SUM + 1u] = sum.y;
+    uw[es + ES_ASTAKE_ZERO] = select(0u, 1u, is_zero64(astake_sum));
+}
+
+@compute @workgroup_size(WG)
+fn emission_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    emission_sum_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Per uid: shares normalised by the sum (or the stake fallback), times the emission in
+// I96F32, truncated to u64.
+fn emission_step(u: u32) {
+    if u >= P.n_uids {
+        return;
+    }
+    let e = uw[P.uid_epoch + u];
+    let es = P.estate + e * ES_WORDS;
+    let sum = vec2<u32>(uw[es + ES_EM_SUM], uw[es + ES_EM_SUM + 1u]);
+    let rao = hdr64(e, H_EMISSION);
+    var server = ld_u(P.inc, u);
+    var validator = ld_u(P.div, u);
+    var combined = i32f32_saturating_add(server, validator);
+    if !is_zero64(sum) {
+        server = i32f32_safe_div(server, sum);
+        validator = i32f32_safe_div(validator, sum);
+        combined = i32f32_safe_div(combined, sum);
+    } else {
+        // Nothing earned: validators are paid by active stake, or by stake.
+        validator = select(ld_u(P.astake, u), ld_u(P.stake, u), uw[es + ES_ASTAKE_ZERO] != 0u);
+        combined = validator;
+    }
+    st_u(P.out_em, u, i96f32_mul_to_u64(combined, rao));
+    st_u(P.out_srv, u, i96f32_mul_to_u64(server, rao));
+    st_u(P.out_val, u, i96f32_mul_to_u64(validator, rao));
+}
+
+@compute @workgroup_size(WG)
+fn emission(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    emission_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
