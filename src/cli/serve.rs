@@ -20,6 +20,9 @@ pub struct Args {
     /// Backend running the epochs.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendKind,
+    /// Rerun a batch on the CPU when the GPU device fails, instead of failing its callers.
+    #[arg(long)]
+    pub cpu_fallback: bool,
     /// Epochs per backend batch at most.
     #[arg(long, default_value_t = 1024)]
     pub max_batch: usize,
@@ -156,7 +159,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         #[cfg(feature = "tls")]
         tls: tls_config(&args)?,
     };
-    let backend: Arc<dyn backend::Backend> = Arc::from(backend::open(args.backend)?);
+    let backend: Arc<dyn backend::Backend> = Arc::from(backend::open_with(args.backend, args.cpu_fallback)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
