@@ -4,6 +4,8 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        // Decodes big RunEpochs requests and encodes their responses in parallel.
+        .codec_path("crate::server::codec::YumaCodec")
         .file_descriptor_set_path(out.join("yuma_v1_descriptor.bin"))
         .compile_protos(&["proto/yuma/v1/epoch.proto"], &["proto"])?;
     Ok(())

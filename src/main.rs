@@ -5,7 +5,9 @@ mod cli;
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            // `yuma serve` logs its startup and shutdown lines at info; the rest stays quiet.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,yuma::cli::serve=info,yuma::server=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -5,7 +5,9 @@
 //! only well-formed epochs reach the shared queue, so one client's bad input never
 //! disturbs another's work.
 
+pub mod auth;
 pub mod batcher;
+pub mod codec;
 pub mod message_limit;
 pub mod metrics;
 pub mod proto;
@@ -14,6 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rayon::prelude::*;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
@@ -156,6 +159,22 @@ fn error_result(id: u64, status: &Status) -> pb::EpochResult {
     }
 }
 
+/// Converts a call's epochs in parallel, refusing the call for its first malformed epoch.
+fn convert_all(
+    epochs: Vec<pb::EpochInput>,
+    max_n: u32,
+) -> Result<Vec<crate::model::EpochInput>, Status> {
+    let converted: Vec<_> = epochs
+        .into_par_iter()
+        .map(|e| proto::input_from_proto(e, max_n))
+        .collect();
+    converted
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.map_err(|e| Status::invalid_argument(format!("epochs[{i}]: {e}"))))
+        .collect()
+}
+
 impl YumaService {
     /// Converts a protobuf epoch, refusing it with INVALID_ARGUMENT naming `at` and the field.
     fn convert(
@@ -182,11 +201,11 @@ impl YumaService {
                 epochs.len()
             )));
         }
-        let inputs = epochs
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| self.convert(&format!("epochs[{i}]"), Some(e)))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Conversion and its inverse run on the rayon pool, off the async runtime's threads.
+        let max_n = self.limits.max_n;
+        let inputs = tokio::task::spawn_blocking(move || convert_all(epochs, max_n))
+            .await
+            .map_err(|e| Status::internal(format!("conversion task failed: {e}")))??;
         let results = self
             .batcher
             .run(inputs, deadline)
@@ -194,11 +213,15 @@ impl YumaService {
             .map_err(batch_status)?;
         let errors = results.iter().filter(|r| r.is_err()).count();
         self.metrics.observe_epochs(results.len(), errors);
-        let results = results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| result_to_proto(i as u64, r))
-            .collect();
+        let results = tokio::task::spawn_blocking(move || {
+            results
+                .into_par_iter()
+                .enumerate()
+                .map(|(i, r)| result_to_proto(i as u64, r))
+                .collect()
+        })
+        .await
+        .map_err(|e| Status::internal(format!("conversion task failed: {e}")))?;
         Ok(pb::RunEpochsResponse { results })
     }
 }
@@ -312,35 +335,6 @@ impl pb::yuma_server::Yuma for Arc<YumaService> {
     }
 }
 
-/// Checks `authorization: Bearer <token>` when a token is configured.
-#[derive(Clone)]
-struct Auth(Option<Arc<[u8]>>);
-
-impl tonic::service::Interceptor for Auth {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        let Some(token) = &self.0 else {
-            return Ok(request);
-        };
-        let given = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        match given {
-            Some(g) if constant_time_eq(g.as_bytes(), token) => Ok(request),
-            Some(_) => Err(Status::unauthenticated("invalid bearer token")),
-            None => Err(Status::unauthenticated(
-                "missing `authorization: Bearer <token>` metadata",
-            )),
-        }
-    }
-}
-
-/// Compares without an early exit, so timing does not reveal the matching prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Serves on `listener` until `shutdown` resolves, then stops accepting calls, finishes
 /// every accepted one (queued epochs included) and returns.
 pub async fn serve(
@@ -374,16 +368,13 @@ pub async fn serve(
         limits,
         batch,
         backend: description,
-        metrics,
+        metrics: metrics.clone(),
     });
     let yuma = pb::yuma_server::YumaServer::new(service)
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(usize::MAX);
     let yuma = message_limit::MessageLimit::new(yuma, limits.max_message_bytes);
-    let yuma = tonic::service::interceptor::InterceptedService::new(
-        yuma,
-        Auth(token.map(|t| Arc::from(t.into_bytes()))),
-    );
+    let yuma = auth::Auth::new(yuma, token, metrics.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status("yuma.v1.Yuma", tonic_health::ServingStatus::Serving)
