@@ -105,6 +105,16 @@ impl Daemon {
             .unwrap()
     }
 
+    /// A plaintext channel, or why it did not connect.
+    #[cfg(feature = "tls")]
+    async fn channel_result(&self) -> Result<Channel, String> {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     async fn client(&self) -> YumaClient<Channel> {
         YumaClient::new(self.channel().await)
             .max_decoding_message_size(usize::MAX)
@@ -921,6 +931,19 @@ async fn auth_health_reflection_and_backends() {
         client.run_epochs(wrong).await.unwrap_err().code(),
         Code::Unauthenticated
     );
+    // Refused calls count under their method, so a scrape shows who is knocking.
+    assert_eq!(
+        daemon.metrics.requests("RunEpochs", Code::Unauthenticated),
+        2
+    );
+    assert!(
+        daemon
+            .metrics
+            .render()
+            .contains("yuma_requests_total{method=\"RunEpochs\",code=\"UNAUTHENTICATED\"} 2\n"),
+        "{}",
+        daemon.metrics.render()
+    );
     let mut right = Request::new(request(&[&input]));
     right
         .metadata_mut()
@@ -941,5 +964,183 @@ async fn auth_health_reflection_and_backends() {
         ),
         (16, 64, 64)
     );
+    daemon.shutdown().await;
+}
+
+/// `GET path` against the metrics endpoint at `addr`: status line and body.
+async fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// The value of the sample line `series` (name with labels) in an exposition `body`.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoint_counts_calls_epochs_and_batches() {
+    let all = cases();
+    let limits = Limits {
+        max_epochs_per_request: 64,
+        ..Limits::default()
+    };
+    let daemon = start(config(batch(16, 1, 64), limits), Arc::new(CpuBackend::new())).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = listener.local_addr().unwrap();
+    let endpoint = tokio::spawn(yuma::server::metrics::serve_metrics(
+        listener,
+        daemon.metrics.clone(),
+    ));
+
+    let (status, before) = http_get(metrics_addr, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(before.contains("yuma_backend_info{backend=\"cpu"), "{before}");
+    assert_eq!(sample(&before, "yuma_epochs_total"), Some(0.0), "{before}");
+    assert_eq!(
+        sample(&before, r#"yuma_requests_total{method="RunEpochs",code="OK"}"#),
+        None,
+        "{before}"
+    );
+
+    let small: Vec<_> = all.iter().filter(|(_, i, _)| i.n <= 16).take(3).collect();
+    assert_eq!(small.len(), 3, "three small conformance cases");
+    let mut client = daemon.client().await;
+    for (name, input, want) in &small {
+        let mut r = client.run_epochs(request(&[input, input])).await.unwrap().into_inner();
+        assert_eq!(r.results.len(), 2);
+        check(name, r.results.remove(0), want);
+        check(name, r.results.remove(0), want);
+    }
+    client.get_backends(pb::GetBackendsRequest {}).await.unwrap();
+
+    let (status, after) = http_get(metrics_addr, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let get = |series: &str| {
+        sample(&after, series).unwrap_or_else(|| panic!("no `{series}` in\n{after}"))
+    };
+    assert_eq!(get(r#"yuma_requests_total{method="RunEpochs",code="OK"}"#), 3.0);
+    assert_eq!(get(r#"yuma_requests_total{method="GetBackends",code="OK"}"#), 1.0);
+    assert_eq!(get("yuma_epochs_total"), 6.0);
+    assert_eq!(get("yuma_epoch_errors_total"), 0.0);
+    assert_eq!(get("yuma_queue_depth_epochs"), 0.0);
+    // Histograms: every call in +Inf, cumulative buckets, a positive latency sum.
+    assert!(after.contains("# TYPE yuma_request_duration_seconds histogram"), "{after}");
+    assert_eq!(
+        get(r#"yuma_request_duration_seconds_bucket{method="RunEpochs",le="+Inf"}"#),
+        3.0
+    );
+    assert_eq!(get(r#"yuma_request_duration_seconds_count{method="RunEpochs"}"#), 3.0);
+    assert!(get(r#"yuma_request_duration_seconds_sum{method="RunEpochs"}"#) > 0.0);
+    let batches = get("yuma_batch_epochs_count");
+    assert!((1.0..=3.0).contains(&batches), "{batches} batches for 3 sequential calls");
+    assert_eq!(get("yuma_batch_epochs_sum"), 6.0);
+    assert_eq!(get(r#"yuma_batch_epochs_bucket{le="2"}"#), batches);
+    assert_eq!(get(r#"yuma_batch_duration_seconds_bucket{le="+Inf"}"#), batches);
+
+    let (status, _) = http_get(metrics_addr, "/nothing").await;
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    endpoint.abort();
+    daemon.shutdown().await;
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1 from the `openssl` CLI, as
+/// (cert PEM, key PEM); `None` when the CLI is missing.
+#[cfg(feature = "tls")]
+fn self_signed() -> Option<(Vec<u8>, Vec<u8>)> {
+    let dir = std::env::temp_dir().join(format!("yuma-tls-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let run = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    let out = match run {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("SKIPPED: TLS test needs the `openssl` CLI to make a certificate: {e}");
+            return None;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "openssl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pems = (std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(pems)
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_trusting_clients_and_refuses_plaintext() {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+    let Some((cert, key)) = self_signed() else {
+        return;
+    };
+    let all = cases();
+    let (name, input, want) = all.iter().find(|(_, i, _)| i.n == 16).unwrap().clone();
+    let limits = Limits {
+        max_epochs_per_request: 64,
+        ..Limits::default()
+    };
+    let mut cfg = config(batch(16, 1, 64), limits);
+    cfg.tls = Some(ServerTlsConfig::new().identity(Identity::from_pem(&cert, &key)));
+    let daemon = start(cfg, Arc::new(CpuBackend::new())).await;
+
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&cert))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(format!("https://localhost:{}", daemon.addr.port()))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .expect("a client trusting the certificate connects over TLS");
+    let mut client = YumaClient::new(channel);
+    let mut r = client.run_epochs(request(&[&input])).await.unwrap().into_inner();
+    check(&name, r.results.remove(0), &want);
+
+    // A plaintext client gets no answer from the TLS port.
+    let plain = tokio::time::timeout(BOUND, async {
+        let channel = daemon.channel_result().await?;
+        YumaClient::new(channel)
+            .get_backends(pb::GetBackendsRequest {})
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .expect("plaintext attempt finished");
+    assert!(plain.is_err(), "plaintext call answered over a TLS port: {plain:?}");
+
+    // A client that does not trust the certificate cannot connect.
+    let untrusting = Channel::from_shared(format!("https://localhost:{}", daemon.addr.port()))
+        .unwrap()
+        .tls_config(ClientTlsConfig::new().domain_name("localhost"))
+        .unwrap()
+        .connect()
+        .await;
+    let refused = match untrusting {
+        Err(_) => true,
+        Ok(ch) => YumaClient::new(ch)
+            .get_backends(pb::GetBackendsRequest {})
+            .await
+            .is_err(),
+    };
+    assert!(refused, "a client without the CA was served");
     daemon.shutdown().await;
 }
