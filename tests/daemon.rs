@@ -992,7 +992,11 @@ async fn metrics_endpoint_counts_calls_epochs_and_batches() {
         max_epochs_per_request: 64,
         ..Limits::default()
     };
-    let daemon = start(config(batch(16, 1, 64), limits), Arc::new(CpuBackend::new())).await;
+    let daemon = start(
+        config(batch(16, 1, 64), limits),
+        Arc::new(CpuBackend::new()),
+    )
+    .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_addr = listener.local_addr().unwrap();
     let endpoint = tokio::spawn(yuma::server::metrics::serve_metrics(
@@ -1002,10 +1006,16 @@ async fn metrics_endpoint_counts_calls_epochs_and_batches() {
 
     let (status, before) = http_get(metrics_addr, "/metrics").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
-    assert!(before.contains("yuma_backend_info{backend=\"cpu"), "{before}");
+    assert!(
+        before.contains("yuma_backend_info{backend=\"cpu"),
+        "{before}"
+    );
     assert_eq!(sample(&before, "yuma_epochs_total"), Some(0.0), "{before}");
     assert_eq!(
-        sample(&before, r#"yuma_requests_total{method="RunEpochs",code="OK"}"#),
+        sample(
+            &before,
+            r#"yuma_requests_total{method="RunEpochs",code="OK"}"#
+        ),
         None,
         "{before}"
     );
@@ -1014,36 +1024,61 @@ async fn metrics_endpoint_counts_calls_epochs_and_batches() {
     assert_eq!(small.len(), 3, "three small conformance cases");
     let mut client = daemon.client().await;
     for (name, input, want) in &small {
-        let mut r = client.run_epochs(request(&[input, input])).await.unwrap().into_inner();
+        let mut r = client
+            .run_epochs(request(&[input, input]))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(r.results.len(), 2);
         check(name, r.results.remove(0), want);
         check(name, r.results.remove(0), want);
     }
-    client.get_backends(pb::GetBackendsRequest {}).await.unwrap();
+    client
+        .get_backends(pb::GetBackendsRequest {})
+        .await
+        .unwrap();
 
     let (status, after) = http_get(metrics_addr, "/metrics").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
     let get = |series: &str| {
         sample(&after, series).unwrap_or_else(|| panic!("no `{series}` in\n{after}"))
     };
-    assert_eq!(get(r#"yuma_requests_total{method="RunEpochs",code="OK"}"#), 3.0);
-    assert_eq!(get(r#"yuma_requests_total{method="GetBackends",code="OK"}"#), 1.0);
+    assert_eq!(
+        get(r#"yuma_requests_total{method="RunEpochs",code="OK"}"#),
+        3.0
+    );
+    assert_eq!(
+        get(r#"yuma_requests_total{method="GetBackends",code="OK"}"#),
+        1.0
+    );
     assert_eq!(get("yuma_epochs_total"), 6.0);
     assert_eq!(get("yuma_epoch_errors_total"), 0.0);
     assert_eq!(get("yuma_queue_depth_epochs"), 0.0);
     // Histograms: every call in +Inf, cumulative buckets, a positive latency sum.
-    assert!(after.contains("# TYPE yuma_request_duration_seconds histogram"), "{after}");
+    assert!(
+        after.contains("# TYPE yuma_request_duration_seconds histogram"),
+        "{after}"
+    );
     assert_eq!(
         get(r#"yuma_request_duration_seconds_bucket{method="RunEpochs",le="+Inf"}"#),
         3.0
     );
-    assert_eq!(get(r#"yuma_request_duration_seconds_count{method="RunEpochs"}"#), 3.0);
+    assert_eq!(
+        get(r#"yuma_request_duration_seconds_count{method="RunEpochs"}"#),
+        3.0
+    );
     assert!(get(r#"yuma_request_duration_seconds_sum{method="RunEpochs"}"#) > 0.0);
     let batches = get("yuma_batch_epochs_count");
-    assert!((1.0..=3.0).contains(&batches), "{batches} batches for 3 sequential calls");
+    assert!(
+        (1.0..=3.0).contains(&batches),
+        "{batches} batches for 3 sequential calls"
+    );
     assert_eq!(get("yuma_batch_epochs_sum"), 6.0);
     assert_eq!(get(r#"yuma_batch_epochs_bucket{le="2"}"#), batches);
-    assert_eq!(get(r#"yuma_batch_duration_seconds_bucket{le="+Inf"}"#), batches);
+    assert_eq!(
+        get(r#"yuma_batch_duration_seconds_bucket{le="+Inf"}"#),
+        batches
+    );
 
     let (status, _) = http_get(metrics_addr, "/nothing").await;
     assert_eq!(status, "HTTP/1.1 404 Not Found");
@@ -1051,44 +1086,77 @@ async fn metrics_endpoint_counts_calls_epochs_and_batches() {
     daemon.shutdown().await;
 }
 
-/// A self-signed certificate for `localhost` and 127.0.0.1 from the `openssl` CLI, as
-/// (cert PEM, key PEM); `None` when the CLI is missing.
+/// A throwaway CA and a `localhost` / 127.0.0.1 certificate it signed, made with the
+/// `openssl` CLI, as PEM (CA cert, server cert, server key); `None` when the CLI is missing.
+/// (rustls refuses a self-signed CA certificate used as the server's own.)
 #[cfg(feature = "tls")]
-fn self_signed() -> Option<(Vec<u8>, Vec<u8>)> {
+fn test_pki() -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
     let dir = std::env::temp_dir().join(format!("yuma-tls-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let run = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output();
-    let out = match run {
-        Ok(out) => out,
-        Err(e) => {
-            eprintln!("SKIPPED: TLS test needs the `openssl` CLI to make a certificate: {e}");
-            return None;
-        }
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()?;
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::io::Result::Ok(())
     };
-    assert!(
-        out.status.success(),
-        "openssl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pems = (std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap());
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let ca = [
+        &["req", "-x509", "-days", "1", "-subj", "/CN=yuma test CA"][..],
+        &ec,
+    ]
+    .concat();
+    if let Err(e) = openssl(&[&ca[..], &["-keyout", "ca.key", "-out", "ca.pem"]].concat()) {
+        eprintln!("SKIPPED: the TLS test needs the `openssl` CLI to make certificates: {e}");
+        return None;
+    }
+    let csr = [&["req", "-subj", "/CN=localhost"][..], &ec].concat();
+    openssl(&[&csr[..], &["-keyout", "key.pem", "-out", "server.csr"]].concat()).unwrap();
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "cert.pem",
+    ])
+    .unwrap();
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    let pki = (read("ca.pem"), read("cert.pem"), read("key.pem"));
     let _ = std::fs::remove_dir_all(&dir);
-    Some(pems)
+    Some(pki)
 }
 
 #[cfg(feature = "tls")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_serves_trusting_clients_and_refuses_plaintext() {
     use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
-    let Some((cert, key)) = self_signed() else {
+    let Some((ca, cert, key)) = test_pki() else {
         return;
     };
     let all = cases();
@@ -1102,7 +1170,7 @@ async fn tls_serves_trusting_clients_and_refuses_plaintext() {
     let daemon = start(cfg, Arc::new(CpuBackend::new())).await;
 
     let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(&cert))
+        .ca_certificate(Certificate::from_pem(&ca))
         .domain_name("localhost");
     let channel = Channel::from_shared(format!("https://localhost:{}", daemon.addr.port()))
         .unwrap()
@@ -1112,7 +1180,11 @@ async fn tls_serves_trusting_clients_and_refuses_plaintext() {
         .await
         .expect("a client trusting the certificate connects over TLS");
     let mut client = YumaClient::new(channel);
-    let mut r = client.run_epochs(request(&[&input])).await.unwrap().into_inner();
+    let mut r = client
+        .run_epochs(request(&[&input]))
+        .await
+        .unwrap()
+        .into_inner();
     check(&name, r.results.remove(0), &want);
 
     // A plaintext client gets no answer from the TLS port.
@@ -1125,7 +1197,10 @@ async fn tls_serves_trusting_clients_and_refuses_plaintext() {
     })
     .await
     .expect("plaintext attempt finished");
-    assert!(plain.is_err(), "plaintext call answered over a TLS port: {plain:?}");
+    assert!(
+        plain.is_err(),
+        "plaintext call answered over a TLS port: {plain:?}"
+    );
 
     // A client that does not trust the certificate cannot connect.
     let untrusting = Channel::from_shared(format!("https://localhost:{}", daemon.addr.port()))

@@ -14,8 +14,8 @@ use tonic::transport::Channel;
 use yuma::backend::{self, BackendKind};
 use yuma::example::{Variant, realistic};
 use yuma::model::{EpochInput, EpochOutput};
-use yuma::server::pb::yuma_client::YumaClient;
 use yuma::server::codec::{WireDecoder, YumaCodec};
+use yuma::server::pb::yuma_client::YumaClient;
 use yuma::server::{pb, proto};
 
 /// Options of `yuma loadtest`.
