@@ -172,7 +172,12 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let (wall, mut latencies, server) = runtime.block_on(async {
-        let endpoint = Channel::from_shared(args.addr.clone()).context("--addr is not a URI")?;
+        // The daemon's HTTP/2 windows, so large answers stream without stalling.
+        let endpoint = Channel::from_shared(args.addr.clone())
+            .context("--addr is not a URI")?
+            .initial_stream_window_size(yuma::server::STREAM_WINDOW)
+            .initial_connection_window_size(yuma::server::CONNECTION_WINDOW)
+            .max_frame_size(yuma::server::MAX_FRAME);
         let mut clients = Vec::with_capacity(args.clients);
         for _ in 0..args.clients {
             let channel = endpoint

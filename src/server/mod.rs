@@ -335,6 +335,14 @@ impl pb::yuma_server::Yuma for Arc<YumaService> {
     }
 }
 
+/// HTTP/2 flow-control window per call: h2's 64 KiB default turns a 100 MiB batch into
+/// thousands of window-update round trips, which cost more than the epochs themselves.
+pub const STREAM_WINDOW: u32 = 16 << 20;
+/// HTTP/2 flow-control window per connection (several calls share it).
+pub const CONNECTION_WINDOW: u32 = 64 << 20;
+/// Largest HTTP/2 frame accepted, so a large message arrives in few frames.
+pub const MAX_FRAME: u32 = 1 << 20;
+
 /// Serves on `listener` until `shutdown` resolves, then stops accepting calls, finishes
 /// every accepted one (queued epochs included) and returns.
 pub async fn serve(
@@ -384,7 +392,10 @@ pub async fn serve(
         .build_v1()?;
 
     #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_frame_size(MAX_FRAME);
     #[cfg(feature = "tls")]
     if let Some(tls) = config.tls.clone() {
         builder = builder.tls_config(tls)?;
