@@ -21,7 +21,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Code, Request, Response, Status, Streaming};
 
@@ -400,12 +400,18 @@ pub async fn serve(
     if let Some(tls) = config.tls.clone() {
         builder = builder.tls_config(tls)?;
     }
+    // Nagle would hold each small answer for the peer's delayed ACK (~40 ms a call).
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        let conn = conn?;
+        conn.set_nodelay(true)?;
+        std::io::Result::Ok(conn)
+    });
     let health_on_shutdown = health.clone();
     let result = builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(yuma)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             tracing::info!("shutting down: no new calls, finishing accepted ones");
             health_on_shutdown
