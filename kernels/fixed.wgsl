@@ -369,14 +369,6 @@ fn lt_u128(a: vec4<u32>, b: vec4<u32>) -> bool {
     return lt;
 }
 
-// Signed (two's complement) a < b.
-fn lt_i128(a: vec4<u32>, b: vec4<u32>) -> bool {
-    if is_neg128(a) != is_neg128(b) {
-        return is_neg128(a);
-    }
-    return lt_u128(a, b);
-}
-
 // |a| as an unsigned u128 (|i128::MIN| = 2^127 fits).
 fn unsigned_abs128(a: vec4<u32>) -> vec4<u32> {
     if is_neg128(a) {

@@ -2,36 +2,36 @@
 //! adapter, software ones (Mesa lavapipe) included, bit-identical to the CPU path.
 //!
 //! What runs where: every step of the epoch runs on the GPU; the host only validates,
-//! packs, and unpacks. The stake steps 1-4 (`kernels/stake.wgsl`): activity, I64F64
-//! total stake with the U96F32 tao weight, the stake threshold, the checked I64F64 stake
-//! sum in uid order (an overflow fails that epoch alone with
-//! [`InputError::StakeOverflow`], as on the CPU path), normalisation and narrowing to
-//! I32F32, `is_topk_nonzero` permits by exact rank under the stable sort, and the
-//! normalised active stake; they write the outputs `active`, `stake`, `stake_weight` and
-//! `new_validator_permit`. Then masked and row-normalised
-//! weights (`kernels/weights.wgsl`), the weighted median, clipping, validator trust and
-//! incentive (`consensus.wgsl`), weights for bonds, bonds as read, both bonds EMAs
-//! (fixed alpha, and liquid alpha with the fixed-point `exp` port), column
+//! packs and unpacks. The stake steps 1-4 (`kernels/stake.wgsl`): activity, the I64F64
+//! total stake with the U96F32 tao weight, the stake threshold, the checked I64F64 sum
+//! in uid order (an overflow fails that epoch alone with [`InputError::StakeOverflow`]
+//! and the CPU path's uid), normalisation narrowed to I32F32, `is_topk_nonzero` permits
+//! by exact rank under the stable sort, and the normalised active stake; they write the
+//! outputs `active`, `stake`, `stake_weight` and `new_validator_permit`. Then masked and
+//! row-normalised weights (`weights.wgsl`), the weighted median, clipping, validator
+//! trust and incentive (`consensus.wgsl`), weights for bonds, bonds as read, both bonds
+//! EMAs (fixed alpha, and liquid alpha with the fixed-point `exp` port), column
 //! normalisations, dividends and the stored bond rows (`bonds.wgsl`), and the emission
 //! split (`emission.wgsl`).
 //!
-//! Arithmetic uses u32 limbs only (`kernels/fixed.wgsl`: an I32F32 is `vec2<u32>`, wide
-//! products and quotients are built from 16-bit partial products and shift-subtract
-//! division), not `SHADER_INT64`: that is an optional wgpu feature many adapters (web
-//! and mobile GPUs among them) do not offer, and one portable path means one path to
-//! test, the same on lavapipe in CI as on any GPU. The cost is speed, never exactness.
+//! Arithmetic uses u32 limbs only (`kernels/fixed.wgsl`: an I32F32 is `vec2<u32>`, an
+//! I64F64 or U96F32 `vec4<u32>`; wide products are built from 16-bit partial products
+//! up to 256 bits, quotients by shift-subtract division up to 256 by 128 bits), not
+//! `SHADER_INT64`: that is an optional wgpu feature many adapters (web and mobile GPUs
+//! among them) do not offer, and one portable path means one path to test, the same on
+//! lavapipe in CI as on any GPU. The cost is speed, never exactness.
 //!
 //! Parallelism: kernels run across all epochs of a batch at once, one thread per uid row
 //! or column (stake divisions, masking, median, clipping, EMAs, dividends), one thread
 //! per uid and block of 2048 uids for the top-k ranks, one thread per matrix entry
-//! (every per-entry division: row and column normalisations, max-upscale, liquid alpha),
-//! and one thread per epoch only for O(n) sums (the ordered, checked stake sum among
-//! them). Column sums and maxima use
-//! atomics, exact here because every summed value is non-negative (a saturating sum of
-//! non-negative terms does not depend on order) and 96-bit accumulators never wrap.
-//! Scatter order into median columns is arbitrary; cumulative stakes are exact sums of
-//! normalised stake, so it cannot change the median. A batch larger than the adapter's
-//! buffer or dispatch limits is split into chunks of whole epochs.
+//! (every per-entry division: row and column normalisations, max-upscale, liquid
+//! alpha), and one thread per epoch only for O(n) sums (the ordered, checked stake sum
+//! among them). Column sums and maxima use atomics, exact here because every summed
+//! value is non-negative (a saturating sum of non-negative terms does not depend on
+//! order) and 96-bit accumulators never wrap. Scatter order into median columns is
+//! arbitrary; cumulative stakes are exact sums of normalised stake, so it cannot change
+//! the median. A batch larger than the adapter's buffer or dispatch limits is split into
+//! chunks of whole epochs.
 //!
 //! Mesa lavapipe caps loop iterations per invocation (65535 in Mesa 22, all loops of the
 //! invocation together) and then silently leaves loops early. The kernels keep
