@@ -9,3 +9,4 @@ pub mod fixed;
 pub mod example;
 pub mod model;
 pub mod backend;
+pub mod server;

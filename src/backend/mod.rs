@@ -3,6 +3,7 @@
 
 pub mod cpu;
 pub mod cuda;
+pub mod fallback;
 pub mod pack;
 pub mod wgpu;
 
@@ -55,6 +56,13 @@ pub trait Backend: Send + Sync {
     /// Runs every epoch of `inputs`; results in input order. An invalid input fails only
     /// its own epoch; a device failure fails the whole batch.
     fn run_batch(&self, inputs: &[EpochInput]) -> Result<Vec<EpochResult>, BackendError>;
+}
+
+/// Opens `kind`; with `cpu_fallback`, a GPU backend's device failures rerun the batch on
+/// the CPU instead of failing it.
+pub fn open_with(kind: BackendKind, cpu_fallback: bool) -> Result<Box<dyn Backend>, BackendError> {
+    let b = open(kind)?;
+    Ok(if cpu_fallback && kind != BackendKind::Cpu { Box::new(fallback::CpuFallback::new(b)) } else { b })
 }
 
 /// Opens the backend `kind` names (`Auto` falls back down the list).

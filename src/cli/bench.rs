@@ -15,6 +15,9 @@ pub struct Args {
     /// Backend to measure against the CPU path.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendKind,
+    /// Rerun a batch on the CPU when the GPU device fails, instead of failing.
+    #[arg(long)]
+    cpu_fallback: bool,
     /// Subnets (epochs) per batch.
     #[arg(long, default_value_t = 128)]
     subnets: usize,
@@ -55,7 +58,7 @@ fn time_batch(b: &dyn Backend, inputs: &[EpochInput], repeats: usize) -> anyhow:
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let inputs: Vec<EpochInput> =
         (0..args.subnets as u64).map(|s| realistic(args.n, args.validators, args.variant, s)).collect();
-    let chosen = backend::open(args.backend)?;
+    let chosen = backend::open_with(args.backend, args.cpu_fallback)?;
     let cpu = CpuBackend::new();
     let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
 

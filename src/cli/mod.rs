@@ -2,7 +2,9 @@
 
 mod backends;
 mod bench;
+mod loadtest;
 mod run;
+mod serve;
 mod verify;
 
 use std::process::ExitCode;
@@ -27,6 +29,10 @@ enum Command {
     Bench(bench::Args),
     /// List the backends and devices available here.
     Backends(backends::Args),
+    /// Run the gRPC daemon (cross-request batching).
+    Serve(serve::Args),
+    /// Drive a running daemon with concurrent clients and compare with in-process runs.
+    Loadtest(loadtest::Args),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -36,5 +42,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Verify(a) => verify::main(a),
         Command::Bench(a) => bench::main(a),
         Command::Backends(a) => backends::main(a),
+        Command::Serve(a) => serve::main(a).map(|()| ExitCode::SUCCESS),
+        Command::Loadtest(a) => loadtest::main(a).map(|()| ExitCode::SUCCESS),
     }
 }

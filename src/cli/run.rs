@@ -28,6 +28,9 @@ pub struct Args {
     /// Backend to run on.
     #[arg(long, value_enum, default_value = "cpu")]
     backend: BackendKind,
+    /// Rerun a batch on the CPU when the GPU device fails, instead of failing.
+    #[arg(long)]
+    cpu_fallback: bool,
 }
 
 /// Reads inputs: one input, one case, or an array of inputs and cases.
@@ -56,7 +59,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => (vec![default_example()], false),
     };
-    let backend = backend::open(args.backend)?;
+    let backend = backend::open_with(args.backend, args.cpu_fallback)?;
     let start = Instant::now();
     let results = backend.run_batch(&inputs)?;
     let elapsed = start.elapsed();

@@ -15,6 +15,9 @@ pub struct Args {
     /// Backend to run on.
     #[arg(long, value_enum, default_value = "cpu")]
     backend: BackendKind,
+    /// Rerun a batch on the CPU when the GPU device fails, instead of failing.
+    #[arg(long)]
+    cpu_fallback: bool,
 }
 
 /// Runs `yuma verify`: one line per case, non-zero exit on any failure.
@@ -32,7 +35,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => cases.push((name, None, e)),
         }
     }
-    let backend = backend::open(args.backend)?;
+    let backend = backend::open_with(args.backend, args.cpu_fallback)?;
     let inputs: Vec<_> = cases.iter().filter_map(|(_, c, _)| c.as_ref().map(|c| c.input.clone())).collect();
     let mut results = backend.run_batch(&inputs)?.into_iter();
 

@@ -1,0 +1,10 @@
+//! Generates the gRPC service and messages from `proto/yuma/v1/epoch.proto` (needs `protoc`),
+//! plus the descriptor set that server reflection serves.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out.join("yuma_v1_descriptor.bin"))
+        .compile_protos(&["proto/yuma/v1/epoch.proto"], &["proto"])?;
+    Ok(())
+}

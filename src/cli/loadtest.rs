@@ -1,0 +1,230 @@
+//! `yuma loadtest`: concurrent clients against a running daemon on the built-in realistic
+//! subnets, every answer checked against the in-process result, then the in-process
+//! throughput on the same backend.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tonic::transport::Channel;
+use yuma::backend::{self, BackendKind};
+use yuma::example::{Variant, realistic};
+use yuma::model::{EpochInput, EpochOutput};
+use yuma::server::pb::yuma_client::YumaClient;
+use yuma::server::{pb, proto};
+
+/// Options of `yuma loadtest`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Daemon address.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub addr: String,
+    /// Concurrent clients, each on its own connection.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Epochs per RunEpochs call.
+    #[arg(long, default_value_t = 1)]
+    pub epochs_per_request: usize,
+    /// Calls per client.
+    #[arg(long, default_value_t = 100)]
+    pub requests: usize,
+    /// Subnet size of the synthetic epochs.
+    #[arg(long, default_value_t = 256)]
+    pub n: u16,
+    /// Validators in the synthetic subnet.
+    #[arg(long, default_value_t = 64)]
+    pub validators: u16,
+    /// Epoch flavour.
+    #[arg(long, value_enum, default_value = "y3-la")]
+    pub variant: Variant,
+    /// Backend of the in-process baseline (use the daemon's).
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub backend: BackendKind,
+    /// Epochs per in-process baseline batch.
+    #[arg(long, default_value_t = 1024)]
+    pub baseline_batch: usize,
+    /// Skip the in-process baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// File holding the daemon's bearer token.
+    #[arg(long)]
+    pub token_file: Option<std::path::PathBuf>,
+}
+
+/// Distinct synthetic epochs cycled through by the clients.
+const DISTINCT: usize = 16;
+
+/// The value at quantile `q` (0..=100) of sorted `v`.
+fn percentile(v: &[Duration], q: usize) -> Duration {
+    if v.is_empty() {
+        return Duration::ZERO;
+    }
+    v[((v.len() - 1) * q).div_ceil(100)]
+}
+
+/// Adds the bearer token to every call.
+#[derive(Clone)]
+struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            request.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Runs the load test and prints its report.
+pub fn main(args: Args) -> anyhow::Result<()> {
+    if args.clients == 0 || args.requests == 0 || args.epochs_per_request == 0 {
+        bail!("--clients, --requests and --epochs-per-request must be at least 1");
+    }
+    let bearer = Bearer(match &args.token_file {
+        Some(p) => {
+            let token = std::fs::read_to_string(p)
+                .with_context(|| format!("reading --token-file {}", p.display()))?;
+            Some(
+                format!("Bearer {}", token.trim())
+                    .parse()
+                    .context("token is not valid metadata")?,
+            )
+        }
+        None => None,
+    });
+    let inputs: Arc<Vec<EpochInput>> = Arc::new(
+        (0..DISTINCT)
+            .map(|s| realistic(args.n, args.validators, args.variant, s as u64))
+            .collect(),
+    );
+    let expected: Arc<Vec<EpochOutput>> = Arc::new(
+        yuma::epoch::run_batch(&inputs)
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .context("a synthetic epoch was rejected")?,
+    );
+    let requests: Arc<Vec<pb::RunEpochsRequest>> = Arc::new(
+        (0..DISTINCT)
+            .map(|k| pb::RunEpochsRequest {
+                epochs: (0..args.epochs_per_request)
+                    .map(|j| proto::input_to_proto(&inputs[(k + j) % DISTINCT]))
+                    .collect(),
+            })
+            .collect(),
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (wall, mut latencies, server) = runtime.block_on(async {
+        let endpoint = Channel::from_shared(args.addr.clone()).context("--addr is not a URI")?;
+        let mut clients = Vec::with_capacity(args.clients);
+        for _ in 0..args.clients {
+            let channel = endpoint
+                .connect()
+                .await
+                .with_context(|| format!("connecting to {}", args.addr))?;
+            clients.push(
+                YumaClient::with_interceptor(channel, bearer.clone())
+                    .max_decoding_message_size(usize::MAX),
+            );
+        }
+        let server = clients[0]
+            .get_backends(pb::GetBackendsRequest {})
+            .await?
+            .into_inner();
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(args.clients);
+        for (c, mut client) in clients.into_iter().enumerate() {
+            let (requests, expected, per_request) =
+                (requests.clone(), expected.clone(), args.epochs_per_request);
+            let count = args.requests;
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(count);
+                for r in 0..count {
+                    let k = (c * 7 + r) % DISTINCT;
+                    let t = Instant::now();
+                    let response = client.run_epochs(requests[k].clone()).await?.into_inner();
+                    latencies.push(t.elapsed());
+                    if response.results.len() != per_request {
+                        bail!(
+                            "client {c} call {r}: {} results for {per_request} epochs",
+                            response.results.len()
+                        );
+                    }
+                    for (j, result) in response.results.into_iter().enumerate() {
+                        let want = &expected[(k + j) % DISTINCT];
+                        match result.result {
+                            Some(pb::epoch_result::Result::Output(o)) => {
+                                let got = proto::output_from_proto(o, want.active.len())?;
+                                if let Some(m) = want.first_difference(&got) {
+                                    bail!("client {c} call {r} epoch {j}: {m}");
+                                }
+                            }
+                            other => bail!("client {c} call {r} epoch {j}: no output: {other:?}"),
+                        }
+                    }
+                }
+                anyhow::Ok(latencies)
+            }));
+        }
+        let mut latencies = Vec::new();
+        for t in tasks {
+            latencies.extend(t.await??);
+        }
+        anyhow::Ok((started.elapsed(), latencies, server))
+    })?;
+    latencies.sort();
+    let calls = latencies.len();
+    let epochs = calls * args.epochs_per_request;
+    let secs = wall.as_secs_f64();
+    println!(
+        "server: {} (max batch {}, max wait {} us)",
+        server.backend, server.max_batch, server.max_wait_us
+    );
+    println!(
+        "load: {} clients x {} calls x {} epochs of n = {} ({:?}); all {epochs} answers match the in-process results",
+        args.clients, args.requests, args.epochs_per_request, args.n, args.variant
+    );
+    println!(
+        "daemon: {epochs} epochs in {secs:.3} s = {:.0} epochs/s, {:.1} calls/s",
+        epochs as f64 / secs,
+        calls as f64 / secs
+    );
+    println!(
+        "latency per call: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(percentile(&latencies, 50)),
+        ms(percentile(&latencies, 90)),
+        ms(percentile(&latencies, 99)),
+        ms(*latencies.last().unwrap_or(&Duration::ZERO))
+    );
+    if !args.no_baseline {
+        let backend = backend::open(args.backend)?;
+        let batch: Vec<EpochInput> = (0..args.baseline_batch.max(1))
+            .map(|k| inputs[k % DISTINCT].clone())
+            .collect();
+        // Run batches until the baseline has covered as many epochs as the daemon did (at least one batch).
+        let rounds = epochs.div_ceil(batch.len()).max(1);
+        let started = Instant::now();
+        for _ in 0..rounds {
+            backend.run_batch(&batch)?;
+        }
+        let base_secs = started.elapsed().as_secs_f64();
+        let base_rate = (rounds * batch.len()) as f64 / base_secs;
+        println!(
+            "in-process {} at batch {}: {} epochs in {base_secs:.3} s = {base_rate:.0} epochs/s; daemon overhead ratio {:.2}x",
+            backend.describe(),
+            batch.len(),
+            rounds * batch.len(),
+            base_rate / (epochs as f64 / secs)
+        );
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

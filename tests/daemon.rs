@@ -1,0 +1,945 @@
+//! The gRPC daemon end to end: a real server on a loopback port, real tonic clients.
+//! Every conformance case through it, many concurrent clients, malformed input, a full
+//! queue, deadlines, cancellation, auth, health and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+use yuma::backend::cpu::CpuBackend;
+use yuma::backend::{Backend, BackendError, EpochResult};
+use yuma::model::{Case, EpochInput, EpochOutput, case_files, decode};
+use yuma::server::batcher::BatchConfig;
+use yuma::server::metrics::Metrics;
+use yuma::server::pb::yuma_client::YumaClient;
+use yuma::server::{Limits, ServerConfig, ServerError, pb, proto, serve};
+
+/// Upper bound on any one test's network phase, so a hang fails instead of blocking CI.
+const BOUND: Duration = Duration::from_secs(120);
+
+fn case_dirs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![root.join("tests/conformance/cases")];
+    let shared = root.join("../shared/conformance/cases");
+    if shared.is_dir() {
+        dirs.push(shared);
+    } else {
+        eprintln!(
+            "note: {} not found; checking the repository copy only",
+            shared.display()
+        );
+    }
+    dirs
+}
+
+/// Every case with its expected output, named by file.
+fn cases() -> Vec<(String, EpochInput, EpochOutput)> {
+    let mut all = Vec::new();
+    for dir in case_dirs() {
+        for path in case_files(&dir).unwrap() {
+            let case: Case = decode(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let out = case
+                .output
+                .unwrap_or_else(|| panic!("{}: no output", path.display()));
+            all.push((path.display().to_string(), case.input, out));
+        }
+    }
+    assert!(!all.is_empty(), "no conformance case found");
+    all
+}
+
+/// A running daemon and the means to stop it.
+struct Daemon {
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ServerError>>,
+}
+
+fn batch(max_batch: usize, max_wait_ms: u64, queue_capacity: usize) -> BatchConfig {
+    BatchConfig {
+        max_batch,
+        max_wait: Duration::from_millis(max_wait_ms),
+        queue_capacity,
+    }
+}
+
+fn config(batch: BatchConfig, limits: Limits) -> ServerConfig {
+    ServerConfig {
+        batch,
+        limits,
+        token: None,
+        #[cfg(feature = "tls")]
+        tls: None,
+    }
+}
+
+async fn start(config: ServerConfig, backend: Arc<dyn Backend>) -> Daemon {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let metrics = Arc::new(Metrics::new(backend.describe()));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(config, backend, listener, metrics.clone(), async {
+        let _ = stopped.await;
+    }));
+    Daemon {
+        addr,
+        metrics,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Daemon {
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    async fn client(&self) -> YumaClient<Channel> {
+        YumaClient::new(self.channel().await)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// Signals shutdown and waits (bounded) for the server to return.
+    async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(BOUND, self.task)
+            .await
+            .expect("server did not stop")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Checks one result against the expected output.
+fn check(what: &str, result: pb::EpochResult, want: &EpochOutput) {
+    match result.result {
+        Some(pb::epoch_result::Result::Output(o)) => {
+            let got = proto::output_from_proto(o, want.active.len())
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            if let Some(m) = want.first_difference(&got) {
+                panic!("{what}: {m}");
+            }
+        }
+        other => panic!("{what}: no output: {other:?}"),
+    }
+}
+
+fn request(inputs: &[&EpochInput]) -> pb::RunEpochsRequest {
+    pb::RunEpochsRequest {
+        epochs: inputs.iter().map(|i| proto::input_to_proto(i)).collect(),
+    }
+}
+
+/// A CPU backend that holds every batch until opened, counting the batches and epochs
+/// that reached it.
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+    batches: AtomicUsize,
+    epochs: AtomicUsize,
+}
+
+struct GateBackend(Arc<Gate>);
+
+impl Gate {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            open: Mutex::new(false),
+            opened: Condvar::new(),
+            batches: AtomicUsize::new(0),
+            epochs: AtomicUsize::new(0),
+        })
+    }
+
+    fn release(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+impl Backend for GateBackend {
+    fn describe(&self) -> String {
+        "gated cpu".into()
+    }
+
+    fn run_batch(&self, inputs: &[EpochInput]) -> Result<Vec<EpochResult>, BackendError> {
+        self.0.batches.fetch_add(1, Ordering::SeqCst);
+        self.0.epochs.fetch_add(inputs.len(), Ordering::SeqCst);
+        let mut open = self.0.open.lock().unwrap();
+        while !*open {
+            open = self.0.opened.wait(open).unwrap();
+        }
+        drop(open);
+        CpuBackend::new().run_batch(inputs)
+    }
+}
+
+/// Polls `cond` every 5 ms until it holds (bounded by [`BOUND`]).
+async fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let started = tokio::time::Instant::now();
+    while !cond() {
+        assert!(started.elapsed() < BOUND, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_conformance_case_through_the_daemon() {
+    let all = Arc::new(cases());
+    // A small stream window, so the stream below runs into the in-flight bound many times.
+    let limits = Limits {
+        stream_in_flight: 8,
+        ..Limits::default()
+    };
+    let daemon = start(
+        config(batch(1024, 2, 65536), limits),
+        Arc::new(CpuBackend::new()),
+    )
+    .await;
+    let client = daemon.client().await;
+    let run = async {
+        // One call per case, all at once: the batcher coalesces them.
+        let mut set = JoinSet::new();
+        for k in 0..all.len() {
+            let (mut client, all) = (client.clone(), all.clone());
+            set.spawn(async move {
+                let (name, input, want) = &all[k];
+                let mut response = client
+                    .run_epochs(request(&[input]))
+                    .await
+                    .unwrap_or_else(|s| panic!("{name}: {s}"))
+                    .into_inner();
+                assert_eq!(response.results.len(), 1, "{name}");
+                check(name, response.results.remove(0), want);
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap();
+        }
+        // Every case in one call: results in request order.
+        let inputs: Vec<&EpochInput> = all.iter().map(|(_, i, _)| i).collect();
+        let response = client
+            .clone()
+            .run_epochs(request(&inputs))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(response.results.len(), all.len());
+        for (k, result) in response.results.into_iter().enumerate() {
+            assert_eq!(result.id, k as u64);
+            check(&all[k].0, result, &all[k].2);
+        }
+        // Every case over one stream, ids echoed.
+        let requests: Vec<pb::EpochRequest> = all
+            .iter()
+            .enumerate()
+            .map(|(k, (_, input, _))| pb::EpochRequest {
+                id: 1000 + k as u64,
+                input: Some(proto::input_to_proto(input)),
+            })
+            .collect();
+        let mut stream = client
+            .clone()
+            .stream_epochs(tokio_stream::iter(requests))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut seen = vec![false; all.len()];
+        while let Some(result) = stream.message().await.unwrap() {
+            let k = (result.id - 1000) as usize;
+            assert!(!seen[k], "id {} answered twice", result.id);
+            seen[k] = true;
+            check(&all[k].0, result, &all[k].2);
+        }
+        assert!(
+            seen.iter().all(|&s| s),
+            "stream lost {} results",
+            seen.iter().filter(|&&s| !s).count()
+        );
+    };
+    tokio::time::timeout(BOUND, run)
+        .await
+        .expect("conformance through the daemon timed out");
+    eprintln!(
+        "daemon: {} cases checked three ways (single calls, one batch call, one stream)",
+        all.len()
+    );
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_get_exactly_their_own_answers() {
+    const CLIENTS: usize = 64;
+    const CALLS: usize = 100;
+    let small: Arc<Vec<_>> = Arc::new(cases().into_iter().filter(|(_, i, _)| i.n <= 64).collect());
+    assert!(small.len() >= 8, "too few small cases");
+    let daemon = start(
+        config(batch(256, 2, 65536), Limits::default()),
+        Arc::new(CpuBackend::new()),
+    )
+    .await;
+    let mut set = JoinSet::new();
+    for c in 0..CLIENTS {
+        let mut client = daemon.client().await;
+        let small = small.clone();
+        set.spawn(async move {
+            let mut epochs = 0;
+            for r in 0..CALLS {
+                // Mixed sizes: 1 to 4 epochs per call, drawn from differently sized cases.
+                let count = 1 + (c * 31 + r * 17) % 4;
+                let picks: Vec<usize> = (0..count)
+                    .map(|j| (c * 101 + r * 13 + j * 7) % small.len())
+                    .collect();
+                let inputs: Vec<&EpochInput> = picks.iter().map(|&k| &small[k].1).collect();
+                let response = client
+                    .run_epochs(request(&inputs))
+                    .await
+                    .unwrap_or_else(|s| panic!("client {c} call {r}: {s}"));
+                let results = response.into_inner().results;
+                assert_eq!(results.len(), count, "client {c} call {r}");
+                for (j, (result, &k)) in results.into_iter().zip(&picks).enumerate() {
+                    assert_eq!(result.id, j as u64);
+                    check(
+                        &format!("client {c} call {r} epoch {j} ({})", small[k].0),
+                        result,
+                        &small[k].2,
+                    );
+                }
+                epochs += count;
+            }
+            epochs
+        });
+    }
+    let total = tokio::time::timeout(BOUND, async {
+        let mut total = 0;
+        while let Some(r) = set.join_next().await {
+            total += r.unwrap();
+        }
+        total
+    })
+    .await
+    .expect("load timed out");
+    let calls = daemon.metrics.requests("RunEpochs", Code::Ok);
+    eprintln!("daemon: {CLIENTS} clients x {CALLS} calls, {total} epochs, all answers exact");
+    assert_eq!(
+        calls,
+        (CLIENTS * CALLS) as u64,
+        "server counted {calls} successful calls"
+    );
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epochs_from_concurrent_calls_share_a_batch() {
+    let all = cases();
+    let gate = Gate::new();
+    let daemon = start(
+        config(
+            batch(64, 1, 64),
+            Limits {
+                max_epochs_per_request: 64,
+                ..Limits::default()
+            },
+        ),
+        Arc::new(GateBackend(gate.clone())),
+    )
+    .await;
+    let input = Arc::new(all.iter().find(|(_, i, _)| i.n == 16).unwrap().clone());
+    let mut set = JoinSet::new();
+    let spawn = |set: &mut JoinSet<()>, client: YumaClient<Channel>| {
+        let (mut client, input) = (client, input.clone());
+        set.spawn(async move {
+            let mut r = client
+                .run_epochs(request(&[&input.1]))
+                .await
+                .unwrap()
+                .into_inner();
+            check(&input.0, r.results.remove(0), &input.2);
+        });
+    };
+    spawn(&mut set, daemon.client().await);
+    wait_for("the first batch to start", || {
+        gate.batches.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    for _ in 0..3 {
+        spawn(&mut set, daemon.client().await);
+    }
+    wait_for("three queued epochs", || daemon.metrics.queue_depth() == 3).await;
+    gate.release();
+    tokio::time::timeout(BOUND, async {
+        while let Some(r) = set.join_next().await {
+            r.unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    // Three single-epoch calls from three connections ran as one batch of three.
+    assert_eq!(gate.batches.load(Ordering::SeqCst), 2);
+    assert_eq!(gate.epochs.load(Ordering::SeqCst), 4);
+    daemon.shutdown().await;
+}
+
+/// A valid small epoch in protobuf form, to be broken in one place.
+fn base_epoch(all: &[(String, EpochInput, EpochOutput)]) -> pb::EpochInput {
+    proto::input_to_proto(
+        &all.iter()
+            .find(|(_, i, _)| i.n == 16 && i.weights.nnz() > 0)
+            .unwrap()
+            .1,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_are_refused_while_good_ones_succeed() {
+    let all = Arc::new(cases());
+    let limits = Limits {
+        max_n: 4096,
+        max_epochs_per_request: 8,
+        max_message_bytes: 1 << 20,
+        stream_in_flight: 16,
+    };
+    let daemon = start(
+        config(batch(64, 2, 1024), limits),
+        Arc::new(CpuBackend::new()),
+    )
+    .await;
+
+    // Good traffic alongside: 8 clients x 20 calls, all must succeed exactly.
+    let mut good = JoinSet::new();
+    for c in 0..8 {
+        let (mut client, all) = (daemon.client().await, all.clone());
+        good.spawn(async move {
+            for r in 0..20 {
+                let (name, input, want) = &all[(c * 20 + r) % all.len()];
+                if input.n > 1024 {
+                    continue;
+                }
+                let mut response = client
+                    .run_epochs(request(&[input]))
+                    .await
+                    .unwrap_or_else(|s| panic!("{name}: {s}"))
+                    .into_inner();
+                check(name, response.results.remove(0), want);
+            }
+        });
+    }
+
+    let base = base_epoch(&all);
+    let n = base.n as usize;
+    let mut bad: Vec<(&str, pb::EpochInput, Code, Vec<&str>)> = Vec::new();
+    let mut e = base.clone();
+    e.alpha_stake.pop();
+    bad.push((
+        "short alpha_stake",
+        e,
+        Code::InvalidArgument,
+        vec!["epochs[1]", "alpha_stake", "length 15", "expected 16"],
+    ));
+    let mut e = base.clone();
+    let w = e.weights.as_mut().unwrap();
+    let last = w.cols.len() - 1;
+    w.cols[last] = 70000;
+    bad.push((
+        "column uid above u16",
+        e,
+        Code::InvalidArgument,
+        vec!["weights.cols", "at uid", "70000"],
+    ));
+    let mut e = base.clone();
+    let w = e.weights.as_mut().unwrap();
+    let at = w.row_offsets.iter().position(|&o| o > 0).unwrap();
+    w.row_offsets[at] = w.row_offsets[at + 1] + 1;
+    bad.push((
+        "row offsets decrease",
+        e,
+        Code::InvalidArgument,
+        vec!["weights.row_offsets", "at uid"],
+    ));
+    let mut e = base.clone();
+    e.bonds.as_mut().unwrap().values.push(1);
+    bad.push((
+        "bond values longer than cols",
+        e,
+        Code::InvalidArgument,
+        vec!["bonds.values", "length"],
+    ));
+    let mut e = base.clone();
+    e.kappa = 65536;
+    bad.push((
+        "kappa above u16",
+        e,
+        Code::InvalidArgument,
+        vec!["kappa", "65536"],
+    ));
+    let mut e = base.clone();
+    e.n = 70000;
+    bad.push((
+        "n above u16",
+        e,
+        Code::InvalidArgument,
+        vec!["field `n`", "70000", "65535"],
+    ));
+    let mut e = base.clone();
+    e.n = 5000;
+    bad.push((
+        "n above --max-n",
+        e,
+        Code::InvalidArgument,
+        vec!["field `n`", "5000", "--max-n"],
+    ));
+    let mut e = base.clone();
+    e.commit_block = vec![1; n];
+    e.commit_block_present.clear();
+    bad.push((
+        "commit blocks without a bitmap",
+        e,
+        Code::InvalidArgument,
+        vec!["commit_block_present"],
+    ));
+    let mut e = base.clone();
+    let w = e.weights.as_mut().unwrap();
+    let (c0, start) = (
+        w.cols[0],
+        w.row_offsets.iter().position(|&o| o > 0).unwrap() - 1,
+    );
+    let end = w.row_offsets[start + 1] as usize;
+    if end - w.row_offsets[start] as usize >= 2 {
+        w.cols[end - 1] = c0;
+        bad.push((
+            "duplicate column uid",
+            e,
+            Code::InvalidArgument,
+            vec!["weights", "twice"],
+        ));
+    }
+
+    let mut client = daemon.client().await;
+    for (what, epoch, code, needles) in bad {
+        let status = client
+            .run_epochs(pb::RunEpochsRequest {
+                epochs: vec![base.clone(), epoch],
+            })
+            .await
+            .expect_err(what);
+        assert_eq!(status.code(), code, "{what}: {status:?}");
+        for needle in needles {
+            assert!(
+                status.message().contains(needle),
+                "{what}: `{}` lacks `{needle}`",
+                status.message()
+            );
+        }
+    }
+    let status = client
+        .run_epochs(pb::RunEpochsRequest {
+            epochs: vec![base.clone(); 9],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("--max-epochs-per-request = 8"),
+        "{}",
+        status.message()
+    );
+    let mut huge = base.clone();
+    huge.alpha_stake = vec![u64::MAX; 200_000];
+    let status = client
+        .run_epochs(pb::RunEpochsRequest { epochs: vec![huge] })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("--max-message-mib"),
+        "{}",
+        status.message()
+    );
+
+    // On a stream a malformed epoch gets an error result; the others are answered.
+    let mut broken = base.clone();
+    broken.tao_stake.clear();
+    let requests = vec![
+        pb::EpochRequest {
+            id: 1,
+            input: Some(base.clone()),
+        },
+        pb::EpochRequest {
+            id: 2,
+            input: Some(broken),
+        },
+        pb::EpochRequest { id: 3, input: None },
+        pb::EpochRequest {
+            id: 4,
+            input: Some(base.clone()),
+        },
+    ];
+    let mut stream = client
+        .stream_epochs(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut answers = std::collections::BTreeMap::new();
+    while let Some(r) = stream.message().await.unwrap() {
+        answers.insert(r.id, r.result.unwrap());
+    }
+    assert_eq!(answers.len(), 4);
+    for id in [1, 4] {
+        assert!(
+            matches!(answers[&id], pb::epoch_result::Result::Output(_)),
+            "id {id}"
+        );
+    }
+    for (id, needle) in [(2, "tao_stake"), (3, "input")] {
+        match &answers[&id] {
+            pb::epoch_result::Result::Error(e) => {
+                assert_eq!(e.code, Code::InvalidArgument as i32);
+                assert!(
+                    e.message.contains(needle) && e.message.contains(&format!("request id {id}")),
+                    "{}",
+                    e.message
+                );
+            }
+            other => panic!("id {id}: expected an error, got {other:?}"),
+        }
+    }
+
+    tokio::time::timeout(BOUND, async {
+        while let Some(r) = good.join_next().await {
+            r.unwrap();
+        }
+    })
+    .await
+    .expect("good traffic timed out");
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_is_refused_at_once() {
+    let all = cases();
+    let gate = Gate::new();
+    let limits = Limits {
+        max_epochs_per_request: 4,
+        ..Limits::default()
+    };
+    let daemon = start(
+        config(batch(1, 0, 4), limits),
+        Arc::new(GateBackend(gate.clone())),
+    )
+    .await;
+    let (name, input, want) = all.iter().find(|(_, i, _)| i.n == 16).unwrap().clone();
+    let input = Arc::new(input);
+    let mut set = JoinSet::new();
+    for (k, epochs) in [1usize, 2, 2].into_iter().enumerate() {
+        let (mut client, input) = (daemon.client().await, input.clone());
+        set.spawn(async move { client.run_epochs(request(&vec![&*input; epochs])).await });
+        if k == 0 {
+            wait_for("the first batch to start", || {
+                gate.batches.load(Ordering::SeqCst) == 1
+            })
+            .await;
+        }
+    }
+    wait_for("a full queue", || daemon.metrics.queue_depth() == 4).await;
+    // The backend is still held: this answer cannot have waited for it.
+    let status = daemon
+        .client()
+        .await
+        .run_epochs(request(&[&input]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("--queue-capacity = 4"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(gate.epochs.load(Ordering::SeqCst), 1);
+    gate.release();
+    tokio::time::timeout(BOUND, async {
+        while let Some(r) = set.join_next().await {
+            for result in r.unwrap().unwrap().into_inner().results {
+                check(&name, result, &want);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(gate.epochs.load(Ordering::SeqCst), 5);
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_cancelled_calls_are_dropped_before_dispatch() {
+    let all = cases();
+    let gate = Gate::new();
+    let daemon = start(
+        config(
+            batch(1, 0, 64),
+            Limits {
+                max_epochs_per_request: 64,
+                ..Limits::default()
+            },
+        ),
+        Arc::new(GateBackend(gate.clone())),
+    )
+    .await;
+    let (name, input, want) = all.iter().find(|(_, i, _)| i.n == 16).unwrap().clone();
+    let input = Arc::new(input);
+    let holder = {
+        let (mut client, input) = (daemon.client().await, input.clone());
+        tokio::spawn(async move { client.run_epochs(request(&[&*input])).await })
+    };
+    wait_for("the first batch to start", || {
+        gate.batches.load(Ordering::SeqCst) == 1
+    })
+    .await;
+
+    // Cancelled: the client gives up while its call is queued.
+    let cancelled = {
+        let (mut client, input) = (daemon.client().await, input.clone());
+        tokio::spawn(async move { client.run_epochs(request(&[&*input; 3])).await })
+    };
+    wait_for("the cancelled call to queue", || {
+        daemon.metrics.queue_depth() == 3
+    })
+    .await;
+    cancelled.abort();
+
+    // Deadline: 300 ms while the backend is held.
+    let mut timed = Request::new(request(&[&*input; 2]));
+    timed.set_timeout(Duration::from_millis(300));
+    let status = daemon.client().await.run_epochs(timed).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    // Let the server see the cancellation before the backend frees up.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gate.release();
+    let mut r = tokio::time::timeout(BOUND, holder)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .into_inner();
+    check(&name, r.results.remove(0), &want);
+    // A later call runs; neither the cancelled nor the expired epochs ever did.
+    let mut r = daemon
+        .client()
+        .await
+        .run_epochs(request(&[&*input]))
+        .await
+        .unwrap()
+        .into_inner();
+    check(&name, r.results.remove(0), &want);
+    assert_eq!(
+        gate.epochs.load(Ordering::SeqCst),
+        2,
+        "dropped epochs reached the backend"
+    );
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_under_load_finishes_every_accepted_call() {
+    const CALLS: usize = 16;
+    let all = cases();
+    let gate = Gate::new();
+    let daemon = start(
+        config(
+            batch(4, 1, 1024),
+            Limits {
+                max_epochs_per_request: 64,
+                ..Limits::default()
+            },
+        ),
+        Arc::new(GateBackend(gate.clone())),
+    )
+    .await;
+    let (name, input, want) = all.iter().find(|(_, i, _)| i.n == 16).unwrap().clone();
+    let input = Arc::new(input);
+    let mut set = JoinSet::new();
+    for _ in 0..CALLS {
+        let (mut client, input) = (daemon.client().await, input.clone());
+        set.spawn(async move { client.run_epochs(request(&[&*input])).await });
+    }
+    // All accepted: one batch held in the backend, the rest queued.
+    wait_for("every call to be accepted", || {
+        gate.batches.load(Ordering::SeqCst) == 1
+            && gate.epochs.load(Ordering::SeqCst) + daemon.metrics.queue_depth() as usize == CALLS
+    })
+    .await;
+    let late_client = daemon.client().await;
+    let Daemon {
+        addr,
+        metrics,
+        stop,
+        task,
+    } = daemon;
+    let _ = stop.unwrap().send(());
+    // New connections are refused once the server stops accepting.
+    let refused = async {
+        loop {
+            match Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+            {
+                Err(_) => break,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    };
+    tokio::time::timeout(BOUND, refused)
+        .await
+        .expect("the listener stayed open after shutdown");
+    // A call on an old connection after shutdown is either refused or, if the server took
+    // it before seeing the signal, answered exactly: never lost.
+    let late = {
+        let (mut client, input) = (late_client.clone(), input.clone());
+        tokio::spawn(async move { client.run_epochs(request(&[&*input])).await })
+    };
+    gate.release();
+    let mut answered = 0;
+    tokio::time::timeout(BOUND, async {
+        while let Some(r) = set.join_next().await {
+            let mut r = r
+                .unwrap()
+                .unwrap_or_else(|s| panic!("accepted call lost at shutdown: {s:?}"))
+                .into_inner();
+            check(&name, r.results.remove(0), &want);
+            answered += 1;
+        }
+    })
+    .await
+    .unwrap();
+    let late_ok = match tokio::time::timeout(BOUND, late).await.unwrap().unwrap() {
+        Ok(r) => {
+            check(&name, r.into_inner().results.remove(0), &want);
+            1
+        }
+        Err(status) => {
+            assert!(
+                matches!(
+                    status.code(),
+                    Code::Unavailable | Code::Unknown | Code::Cancelled
+                ),
+                "{status:?}"
+            );
+            0
+        }
+    };
+    assert_eq!(answered, CALLS);
+    tokio::time::timeout(BOUND, task)
+        .await
+        .expect("server did not stop")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        metrics.requests("RunEpochs", Code::Ok),
+        (CALLS + late_ok) as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_health_reflection_and_backends() {
+    let all = cases();
+    let mut cfg = config(
+        batch(16, 1, 64),
+        Limits {
+            max_epochs_per_request: 64,
+            ..Limits::default()
+        },
+    );
+    cfg.token = Some("s3cret".into());
+    let daemon = start(cfg, Arc::new(CpuBackend::new())).await;
+    let (name, input, want) = all.iter().find(|(_, i, _)| i.n == 16).unwrap().clone();
+
+    let mut health = tonic_health::pb::health_client::HealthClient::new(daemon.channel().await);
+    let serving = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "yuma.v1.Yuma".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        serving.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    // Reflection lists the service, so grpcurl needs no proto file.
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    };
+    use tonic_reflection::pb::v1::{
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let ask = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut reflection = ServerReflectionClient::new(daemon.channel().await);
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter([ask]))
+        .await
+        .unwrap()
+        .into_inner();
+    match answers
+        .message()
+        .await
+        .unwrap()
+        .and_then(|r| r.message_response)
+    {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            assert!(
+                list.service.iter().any(|s| s.name == "yuma.v1.Yuma"),
+                "{list:?}"
+            );
+        }
+        other => panic!("reflection answered {other:?}"),
+    }
+
+    let mut client = daemon.client().await;
+    let status = client.run_epochs(request(&[&input])).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let mut wrong = Request::new(request(&[&input]));
+    wrong
+        .metadata_mut()
+        .insert("authorization", "Bearer s3creT".parse().unwrap());
+    assert_eq!(
+        client.run_epochs(wrong).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let mut right = Request::new(request(&[&input]));
+    right
+        .metadata_mut()
+        .insert("authorization", "Bearer s3cret".parse().unwrap());
+    let mut r = client.run_epochs(right).await.unwrap().into_inner();
+    check(&name, r.results.remove(0), &want);
+
+    let mut get = Request::new(pb::GetBackendsRequest {});
+    get.metadata_mut()
+        .insert("authorization", "Bearer s3cret".parse().unwrap());
+    let info = client.get_backends(get).await.unwrap().into_inner();
+    assert!(info.backend.starts_with("cpu"), "{}", info.backend);
+    assert_eq!(
+        (
+            info.max_batch,
+            info.queue_capacity,
+            info.max_epochs_per_request
+        ),
+        (16, 64, 64)
+    );
+    daemon.shutdown().await;
+}
