@@ -6,13 +6,12 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use common::epochgen::{self, Rng, Shape};
 use yuma::backend::Backend;
 use yuma::backend::wgpu::{WgpuBackend, adapters};
 use yuma::epoch::stake;
-use yuma::model::{Case, EpochInput, InputError, case_files, decode};
+use yuma::model::{EpochInput, InputError};
 
 /// The backend on any adapter, software included; `None` (after a loud notice) only when
 /// there is none and `YUMA_ALLOW_NO_WGPU=1`.
@@ -34,27 +33,10 @@ fn backend() -> Option<WgpuBackend> {
     }
 }
 
-fn case_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("tests/conformance/cases")];
-    let shared = root.join("../shared/conformance/cases");
-    if shared.is_dir() {
-        dirs.push(shared);
-    }
-    dirs
-}
-
 #[test]
 fn wgpu_matches_every_conformance_case() {
     let Some(b) = backend() else { return };
-    let mut cases: Vec<(String, Case)> = Vec::new();
-    for dir in case_dirs() {
-        for path in case_files(&dir).unwrap() {
-            let text = std::fs::read_to_string(&path).unwrap();
-            cases.push((path.display().to_string(), decode(&text).unwrap()));
-        }
-    }
-    assert!(!cases.is_empty());
+    let cases = common::cases::conformance_cases();
     let mut failures = Vec::new();
     // A few batches mixing every size and variant.
     for chunk in cases.chunks(64) {
