@@ -216,14 +216,16 @@ impl I32F32Divisor {
     #[inline]
     pub fn checked_div(&self, a: I32F32) -> Option<I32F32> {
         if a.0 < 0 || self.norm == 0 {
-            return a.checked_div(self.d);
+            return self.general_div(a);
         }
-        let (hi, lo) = ((a.0 as u64) >> 32, (a.0 as u64) << 32);
-        if hi >= self.d.0 as u64 {
+        let a = a.0 as u64;
+        if a >> 32 >= self.d.0 as u64 {
             return None;
         }
-        let (u1, u0) = if self.shift == 0 { (hi, lo) } else { ((hi << self.shift) | (lo >> (64 - self.shift)), lo << self.shift) };
-        let p = self.inv as u128 * u1 as u128 + (((u1 as u128) << 64) | u0 as u128);
+        // Numerator `a << 32` normalised with the divisor: below `norm << 64`, so it fits.
+        let num = (a as u128) << (32 + self.shift);
+        let (u1, u0) = ((num >> 64) as u64, num as u64);
+        let p = self.inv as u128 * u1 as u128 + num;
         let (mut q1, q0) = (((p >> 64) as u64).wrapping_add(1), p as u64);
         let mut r = u0.wrapping_sub(q1.wrapping_mul(self.norm));
         if r > q0 {
@@ -234,6 +236,13 @@ impl I32F32Divisor {
             q1 += 1;
         }
         if q1 > i64::MAX as u64 { None } else { Some(I32F32(q1 as i64)) }
+    }
+
+    /// Negative numerators and non-positive divisors: the plain division, kept off the hot path.
+    #[cold]
+    #[inline(never)]
+    fn general_div(&self, a: I32F32) -> Option<I32F32> {
+        a.checked_div(self.d)
     }
 
     /// The divisor.
@@ -250,7 +259,8 @@ impl I32F32Divisor {
 
 /// `u16_proportion_to_fixed` / `fixed_to_fixed_u16_proportion` of a u16: `x / 65535`.
 pub fn u16_proportion_to_fixed(x: u16) -> I32F32 {
-    I32F32::from_u16(x).safe_div(I32F32::from_u16(u16::MAX))
+    // floor(x * 2^32 / 65535) without a division: 2^32 = 65535 * 65537 + 1.
+    I32F32(x as i64 * 65_537 + (x == u16::MAX) as i64)
 }
 
 /// `fixed_proportion_to_u16`: `x * 65535`, floored and clamped to u16.

@@ -84,6 +84,17 @@ pub fn ema_fixed(new: &Csr, old: &Csr, alpha: I32F32, n: usize) -> Csr {
     for i in 0..n {
         let (nc, nv) = new.row(i);
         let (oc, ov) = old.row(i);
+        if nc == oc && ascending(nc) {
+            // Same sorted columns on both sides (warm bonds): a plain zipped pass.
+            for ((&c, &w), &b) in nc.iter().zip(nv).zip(ov) {
+                let v = alpha.saturating_mul(w).saturating_add(one_minus.saturating_mul(b));
+                if v > I32F32::ZERO {
+                    out.push(c, v);
+                }
+            }
+            out.end_row();
+            continue;
+        }
         if ascending(nc) && ascending(oc) {
             // Both rows sorted within 0..n: merge them directly, no scratch row or sort.
             let (mut a, mut b) = (0, 0);
