@@ -321,3 +321,224 @@ fn i96f32_mul_to_u64(x: vec2<u32>, rao: vec2<u32>) -> vec2<u32> {
     }
     return vec2<u32>(p.y, p.z);
 }
+
+// I64F64 and U96F32: 128-bit raw bits as vec4<u32>, lowest limb first (I64F64 two's
+// complement with 64 fraction bits, U96F32 unsigned with 32). 256-bit intermediates are
+// array<u32, 8>, lowest limb first.
+
+// A checked 128-bit result: `ok` false stands for upstream's `None`.
+struct Checked128 {
+    ok: bool,
+    v: vec4<u32>,
+}
+
+const I64F64_ZERO: vec4<u32> = vec4<u32>(0u, 0u, 0u, 0u);
+const I64F64_MAX: vec4<u32> = vec4<u32>(0xffffffffu, 0xffffffffu, 0xffffffffu, 0x7fffffffu);
+const I64F64_MIN: vec4<u32> = vec4<u32>(0u, 0u, 0u, 0x80000000u);
+
+fn is_neg128(a: vec4<u32>) -> bool {
+    return (a.w & 0x80000000u) != 0u;
+}
+
+fn is_zero128(a: vec4<u32>) -> bool {
+    return all(a == vec4<u32>(0u));
+}
+
+fn wrapping_add128(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
+    var r = vec4<u32>(0u);
+    var c = 0u;
+    for (var l = 0u; l < 4u; l++) {
+        let s = a[l] + b[l];
+        let t = s + c;
+        c = select(0u, 1u, s < a[l]) + select(0u, 1u, t < s);
+        r[l] = t;
+    }
+    return r;
+}
+
+// Unsigned a < b.
+fn lt_u128(a: vec4<u32>, b: vec4<u32>) -> bool {
+    var lt = false;
+    var decided = false;
+    for (var l = 3; l >= 0; l--) {
+        if !decided && a[l] != b[l] {
+            lt = a[l] < b[l];
+            decided = true;
+        }
+    }
+    return lt;
+}
+
+// |a| as an unsigned u128 (|i128::MIN| = 2^127 fits).
+fn unsigned_abs128(a: vec4<u32>) -> vec4<u32> {
+    if is_neg128(a) {
+        return neg128(a);
+    }
+    return a;
+}
+
+// Full 256-bit product of two u128, schoolbook on 32-bit limbs (every column fits 64 bits).
+fn mul_u128_wide(a: vec4<u32>, b: vec4<u32>) -> array<u32, 8> {
+    var r: array<u32, 8>;
+    for (var i = 0u; i < 4u; i++) {
+        var carry = 0u;
+        for (var j = 0u; j < 4u; j++) {
+            let p = mul_wide32(a[i], b[j]);
+            let s0 = r[i + j] + p.x;
+            let s1 = s0 + carry;
+            r[i + j] = s1;
+            carry = p.y + select(0u, 1u, s0 < p.x) + select(0u, 1u, s1 < s0);
+        }
+        r[i + 4u] = carry;
+    }
+    return r;
+}
+
+// `(a * b) >> 64` (arithmetic, i.e. floored) in 256 bits; `None` when it leaves i128.
+fn mul_shr64_i128(a: vec4<u32>, b: vec4<u32>) -> Checked128 {
+    var p = mul_u128_wide(unsigned_abs128(a), unsigned_abs128(b));
+    var nonzero = false;
+    for (var l = 0u; l < 8u; l++) {
+        nonzero = nonzero || p[l] != 0u;
+    }
+    if is_neg128(a) != is_neg128(b) && nonzero {
+        // Two's complement negation of the 256-bit magnitude.
+        var c = 1u;
+        for (var l = 0u; l < 8u; l++) {
+            let x = ~p[l] + c;
+            c = select(0u, 1u, c == 1u && x == 0u);
+            p[l] = x;
+        }
+    }
+    let v = vec4<u32>(p[2], p[3], p[4], p[5]);
+    // Bits 192..255 must sign-extend the result.
+    let sign_ext = select(0u, 0xffffffffu, is_neg128(v));
+    return Checked128(p[6] == sign_ext && p[7] == sign_ext, v);
+}
+
+// `n / d` for a 256-bit `n` whose top 128 bits are below `d` (so the quotient fits
+// 128 bits), bit by bit from the numerator's top set bit. The remainder stays below
+// 2^129, so five limbs hold it.
+fn div_u256_by_u128(num: array<u32, 8>, d: vec4<u32>) -> vec4<u32> {
+    // A variable: dynamic indexing of an array value is not portable.
+    var n = num;
+    var top = -1;
+    for (var l = 7; l >= 0; l--) {
+        if top < 0 && n[l] != 0u {
+            top = l * 32 + i32(firstLeadingBit(n[l]));
+        }
+    }
+    var q = vec4<u32>(0u);
+    var r = vec4<u32>(0u);
+    var r4 = 0u;
+    for (var i = top; i >= 0; i--) {
+        let bit = (n[u32(i) >> 5u] >> (u32(i) & 31u)) & 1u;
+        r4 = (r4 << 1u) | (r.w >> 31u);
+        r = vec4<u32>((r.x << 1u) | bit, (r.y << 1u) | (r.x >> 31u), (r.z << 1u) | (r.y >> 31u), (r.w << 1u) | (r.z >> 31u));
+        if r4 != 0u || !lt_u128(r, d) {
+            // r - d: the borrow out of limb 3 cancels r4.
+            r = wrapping_add128(r, neg128(d));
+            r4 = 0u;
+            if i < 128 {
+                q[u32(i) >> 5u] |= 1u << (u32(i) & 31u);
+            }
+        }
+    }
+    return q;
+}
+
+// `saturating_from_num(u64)`: values of 2^63 and above saturate to MAX.
+fn i64f64_saturating_from_u64(x: vec2<u32>) -> vec4<u32> {
+    if (x.y & 0x80000000u) != 0u {
+        return I64F64_MAX;
+    }
+    return vec4<u32>(0u, 0u, x.x, x.y);
+}
+
+// `saturating_from_num(U96F32)`: saturates at MAX.
+fn i64f64_saturating_from_u96f32(x: vec4<u32>) -> vec4<u32> {
+    if x.w != 0u || (x.z & 0x80000000u) != 0u {
+        return I64F64_MAX;
+    }
+    return vec4<u32>(0u, x.x, x.y, x.z);
+}
+
+fn i64f64_checked_add(a: vec4<u32>, b: vec4<u32>) -> Checked128 {
+    let s = wrapping_add128(a, b);
+    // Overflow when both operands share a sign the sum does not.
+    let ovf = is_neg128(a) == is_neg128(b) && is_neg128(s) != is_neg128(a);
+    return Checked128(!ovf, s);
+}
+
+fn i64f64_saturating_add(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
+    let c = i64f64_checked_add(a, b);
+    if c.ok {
+        return c.v;
+    }
+    return select(I64F64_MAX, I64F64_MIN, is_neg128(a));
+}
+
+// The exact 256-bit product floored to 64 fraction bits, saturating.
+fn i64f64_saturating_mul(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
+    let c = mul_shr64_i128(a, b);
+    if c.ok {
+        return c.v;
+    }
+    return select(I64F64_MAX, I64F64_MIN, is_neg128(a) != is_neg128(b));
+}
+
+// `(a << 64) / b` truncated toward zero; `None` on overflow or `b == 0`.
+fn i64f64_checked_div(a: vec4<u32>, b: vec4<u32>) -> Checked128 {
+    let ub = unsigned_abs128(b);
+    let ua = unsigned_abs128(a);
+    if is_zero128(b) || !lt_u128(vec4<u32>(ua.z, ua.w, 0u, 0u), ub) {
+        return Checked128(false, I64F64_ZERO);
+    }
+    let q = div_u256_by_u128(array<u32, 8>(0u, 0u, ua.x, ua.y, ua.z, ua.w, 0u, 0u), ub);
+    if is_neg128(a) != is_neg128(b) {
+        // Up to 2^127 negates into range.
+        let fits = !is_neg128(q) || all(q == I64F64_MIN);
+        return Checked128(fits, neg128(q));
+    }
+    return Checked128(!is_neg128(q), q);
+}
+
+fn i64f64_safe_div(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
+    let c = i64f64_checked_div(a, b);
+    return select(I64F64_ZERO, c.v, c.ok);
+}
+
+// `saturating_to_num::<u64>()`: floor, clamped at 0 (the integer part is an i64).
+fn i64f64_saturating_to_u64(a: vec4<u32>) -> vec2<u32> {
+    if is_neg128(a) {
+        return vec2<u32>(0u, 0u);
+    }
+    return vec2<u32>(a.z, a.w);
+}
+
+// `saturating_from_num(I64F64)`: drops 32 fraction bits (floor), saturates.
+fn i32f32_saturating_from_i64f64(x: vec4<u32>) -> vec2<u32> {
+    // Bits 32..127 (arithmetic shift): fits i64 when limb 3 sign-extends limb 2.
+    let sign_ext = select(0u, 0xffffffffu, (x.z & 0x80000000u) != 0u);
+    if x.w != sign_ext {
+        return select(I32F32_MAX, I32F32_MIN, is_neg128(x));
+    }
+    return vec2<u32>(x.y, x.z);
+}
+
+fn u96f32_from_u64(x: vec2<u32>) -> vec4<u32> {
+    return vec4<u32>(0u, x.x, x.y, 0u);
+}
+
+// `(a << 32) / b` truncated; `None` on overflow or `b == 0`.
+fn u96f32_checked_div(a: vec4<u32>, b: vec4<u32>) -> Checked128 {
+    if is_zero128(b) || !lt_u128(vec4<u32>(a.w, 0u, 0u, 0u), b) {
+        return Checked128(false, vec4<u32>(0u));
+    }
+    return Checked128(true, div_u256_by_u128(array<u32, 8>(0u, a.x, a.y, a.z, a.w, 0u, 0u, 0u), b));
+}
+
+fn u96f32_safe_div(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
+    let c = u96f32_checked_div(a, b);
+    return select(vec4<u32>(0u), c.v, c.ok);
+}

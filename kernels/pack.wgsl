@@ -87,6 +87,16 @@ struct Params {
     a_csum: u32,
     a_cmax: u32,
     a_fault: u32,
+    // Stake step (kernels/stake.wgsl): inputs, the thresholded I64F64 stake, outputs
+    // (uw) and the top-k ranks (acc).
+    alpha: u32,
+    tao: u32,
+    s_wide: u32,
+    out_active: u32,
+    out_stake: u32,
+    out_sw: u32,
+    out_fail: u32,
+    a_srank: u32,
     pad0: u32,
     pad1: u32,
     pad2: u32,
@@ -119,6 +129,7 @@ const H_FLAGS: u32 = 1u;
 const H_OWNER: u32 = 2u;
 const H_KAPPA: u32 = 3u;
 const H_BONDS_PENALTY: u32 = 4u;
+const H_MAX_VALIDATORS: u32 = 5u;
 const H_ALPHA_LOW: u32 = 6u;
 const H_ALPHA_HIGH: u32 = 7u;
 const H_STEEPNESS: u32 = 8u;
@@ -126,12 +137,15 @@ const H_TEMPO: u32 = 9u;
 const H_UID_BASE: u32 = 10u;
 const H_ROW_BASE: u32 = 11u;
 const H_CURRENT_BLOCK: u32 = 12u;
+const H_ACTIVITY_CUTOFF: u32 = 14u;
 const H_LAST_MECH_STEP: u32 = 16u;
 const H_BMA: u32 = 18u;
+const H_STAKE_THRESHOLD: u32 = 20u;
+const H_TAO_WEIGHT: u32 = 22u;
 const H_EMISSION: u32 = 24u;
 
 // Per-epoch state: word offsets of its sums and flags.
-const ES_WORDS: u32 = 16u;
+const ES_WORDS: u32 = 24u;
 const ES_STAKE_SUM: u32 = 0u;
 const ES_MINORITY: u32 = 2u;
 const ES_K: u32 = 4u;
@@ -141,6 +155,8 @@ const ES_RANK_SUM: u32 = 8u;
 const ES_DIV_SUM: u32 = 10u;
 const ES_EM_SUM: u32 = 12u;
 const ES_ASTAKE_ZERO: u32 = 14u;
+const ES_STAKE_WIDE: u32 = 16u;
+const ES_ACTIVE_SUM: u32 = 20u;
 
 // Which epochs a generic kernel touches.
 const MODE_YUMA3: u32 = 1u;

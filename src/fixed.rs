@@ -216,14 +216,16 @@ impl I32F32Divisor {
     #[inline]
     pub fn checked_div(&self, a: I32F32) -> Option<I32F32> {
         if a.0 < 0 || self.norm == 0 {
-            return a.checked_div(self.d);
+            return self.general_div(a);
         }
-        let (hi, lo) = ((a.0 as u64) >> 32, (a.0 as u64) << 32);
-        if hi >= self.d.0 as u64 {
+        let a = a.0 as u64;
+        if a >> 32 >= self.d.0 as u64 {
             return None;
         }
-        let (u1, u0) = if self.shift == 0 { (hi, lo) } else { ((hi << self.shift) | (lo >> (64 - self.shift)), lo << self.shift) };
-        let p = self.inv as u128 * u1 as u128 + (((u1 as u128) << 64) | u0 as u128);
+        // Numerator `a << 32` normalised with the divisor: below `norm << 64`, so it fits.
+        let num = (a as u128) << (32 + self.shift);
+        let (u1, u0) = ((num >> 64) as u64, num as u64);
+        let p = self.inv as u128 * u1 as u128 + num;
         let (mut q1, q0) = (((p >> 64) as u64).wrapping_add(1), p as u64);
         let mut r = u0.wrapping_sub(q1.wrapping_mul(self.norm));
         if r > q0 {
@@ -234,6 +236,13 @@ impl I32F32Divisor {
             q1 += 1;
         }
         if q1 > i64::MAX as u64 { None } else { Some(I32F32(q1 as i64)) }
+    }
+
+    /// Negative numerators and non-positive divisors: the plain division, kept off the hot path.
+    #[cold]
+    #[inline(never)]
+    fn general_div(&self, a: I32F32) -> Option<I32F32> {
+        a.checked_div(self.d)
     }
 
     /// The divisor.
@@ -250,7 +259,8 @@ impl I32F32Divisor {
 
 /// `u16_proportion_to_fixed` / `fixed_to_fixed_u16_proportion` of a u16: `x / 65535`.
 pub fn u16_proportion_to_fixed(x: u16) -> I32F32 {
-    I32F32::from_u16(x).safe_div(I32F32::from_u16(u16::MAX))
+    // floor(x * 2^32 / 65535) without a division: 2^32 = 65535 * 65537 + 1.
+    I32F32(x as i64 * 65_537 + (x == u16::MAX) as i64)
 }
 
 /// `fixed_proportion_to_u16`: `x * 65535`, floored and clamped to u16.
@@ -261,69 +271,81 @@ pub fn fixed_proportion_to_u16(x: I32F32) -> u16 {
 /// `substrate_fixed::transcendental::exp` for I32F32 in and out: a 30-term Taylor
 /// series with checked operations, inverted for negative input.
 pub fn exp(operand: I32F32) -> Option<I32F32> {
-    if operand.0 == 0 {
-        return Some(I32F32::ONE);
-    }
-    if operand.0 == I32F32::ONE.0 {
-        return Some(I32F32(E_I32F32));
-    }
-    let neg = operand.0 < 0;
-    let x = if neg {
-        match operand.checked_neg() {
-            Some(v) => v,
-            None => return None,
+    exp_lanes([operand])[0]
+}
+
+/// [`exp`] of `L` independent inputs evaluated in lockstep: each lane runs exactly the
+/// upstream series, but interleaving independent lanes keeps the multiplier busy instead of
+/// waiting on one long dependency chain.
+pub fn exp_lanes<const L: usize>(operands: [I32F32; L]) -> [Option<I32F32>; L] {
+    let mut out = [None; L];
+    let (mut x, mut result, mut term) = ([0i64; L], [0i64; L], [0i64; L]);
+    let mut neg = [false; L];
+    // `summing`: lane still adding terms; `series`: lane went through the series at all.
+    let (mut summing, mut series) = ([false; L], [false; L]);
+    for l in 0..L {
+        let op = operands[l];
+        if op.0 == 0 {
+            out[l] = Some(I32F32::ONE);
+        } else if op.0 == I32F32::ONE.0 {
+            out[l] = Some(I32F32(E_I32F32));
+        } else {
+            neg[l] = op.0 < 0;
+            let v = if neg[l] { op.checked_neg() } else { Some(op) };
+            if let Some((v, r)) = v.and_then(|v| v.checked_add(I32F32::ONE).map(|r| (v, r))) {
+                (x[l], result[l], term[l]) = (v.0, r.0, v.0);
+                (summing[l], series[l]) = (true, true);
+            }
         }
-    } else {
-        operand
-    };
-    let mut result = match x.checked_add(I32F32::ONE) {
-        Some(v) => v,
-        None => return None,
-    };
-    let mut term = x;
+    }
     // Terms i = 2..=31 with constant divisors, so each `/ i` compiles to a multiply.
     macro_rules! terms {
-        ($($i:literal)*) => {$(
-            term = match term.checked_mul(x) {
-                Some(v) => v,
-                None => return None,
-            };
-            // (t << 32) / (i << 32) truncates exactly like t / i.
-            term = I32F32(term.0 / $i);
-            result = match result.checked_add(term) {
-                Some(v) => v,
-                None => return None,
-            };
-            if term.0 == 0 {
-                // Every later term is 0 * x / i = 0: the sum is final.
-                return if neg { I32F32::ONE.checked_div(result) } else { Some(result) };
+        ($($i:literal)*) => {'done: {$(
+            let mut any = false;
+            for l in 0..L {
+                if summing[l] {
+                    // (t << 32) / (i << 32) truncates exactly like t / i.
+                    let next = I32F32(term[l]).checked_mul(I32F32(x[l])).map(|t| t.0 / $i);
+                    match next.and_then(|t| result[l].checked_add(t).map(|r| (t, r))) {
+                        Some((t, r)) => {
+                            (term[l], result[l]) = (t, r);
+                            // A zero term stays zero: the sum is final.
+                            summing[l] = t != 0;
+                            any |= t != 0;
+                        }
+                        None => (summing[l], series[l]) = (false, false),
+                    }
+                }
             }
-        )*};
+            if !any {
+                break 'done;
+            }
+        )*}};
     }
     terms!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
-    if neg {
-        I32F32::ONE.checked_div(result)
-    } else {
-        Some(result)
+    for l in 0..L {
+        if series[l] {
+            out[l] = if neg[l] { I32F32::ONE.checked_div(I32F32(result[l])) } else { Some(I32F32(result[l])) };
+        }
     }
+    out
 }
 
 /// `exp_safe`: clamps the input to [-20, 20]; an overflowing `exp` gives 0 or `MAX`.
 pub fn exp_safe(input: I32F32) -> I32F32 {
-    let lo = I32F32::saturating_from_int(-20);
-    let hi = I32F32::saturating_from_int(20);
-    let x = if input.0 < lo.0 {
-        lo
-    } else if input.0 > hi.0 {
-        hi
-    } else {
-        input
-    };
-    match exp(x) {
+    exp_safe_lanes([input])[0]
+}
+
+/// [`exp_safe`] of `L` independent inputs, evaluated in lockstep by [`exp_lanes`].
+pub fn exp_safe_lanes<const L: usize>(inputs: [I32F32; L]) -> [I32F32; L] {
+    let (lo, hi) = (I32F32::saturating_from_int(-20), I32F32::saturating_from_int(20));
+    let x = inputs.map(|v| v.max_of(lo).min_of(hi));
+    let e = exp_lanes(x);
+    std::array::from_fn(|l| match e[l] {
         Some(v) => v,
-        None if x.0 <= 0 => I32F32::ZERO,
+        None if x[l].0 <= 0 => I32F32::ZERO,
         None => I32F32::MAX,
-    }
+    })
 }
 
 impl I64F64 {

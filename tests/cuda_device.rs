@@ -3,23 +3,14 @@
 //! driver, no GPU, or no NVRTC) the test prints a loud "SKIPPED: CUDA unavailable" line on
 //! stderr and returns: CI has no GPU, so this test proves nothing there.
 
-use std::path::Path;
+mod common;
 
 use yuma::backend::cuda::CudaBackend;
 use yuma::backend::{Backend, BackendError};
-use yuma::model::{Case, EpochInput, case_files, decode};
+use yuma::model::{Case, EpochInput};
 
 fn cases() -> Vec<Case> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("tests/conformance/cases")];
-    let shared = root.join("../shared/conformance/cases");
-    if shared.is_dir() {
-        dirs.push(shared);
-    }
-    dirs.iter()
-        .flat_map(|d| case_files(d).expect("case dir"))
-        .map(|p| decode(&std::fs::read_to_string(&p).expect("read case")).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .collect()
+    common::cases::conformance_cases().into_iter().map(|(_, c)| c).collect()
 }
 
 #[test]

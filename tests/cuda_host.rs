@@ -9,6 +9,8 @@
 //! Needs a C++17 compiler (`$CXX`, else `g++`, `c++` or `clang++`); fails loudly without one.
 //! `YUMA_HOST_CXXFLAGS` adds compiler flags (e.g. sanitizers).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -19,7 +21,7 @@ use yuma::backend::pack::PackedBatch;
 use yuma::fixed::{
     I32F32, I32F32Divisor, I64F64, I96F32, U96F32, exp, exp_safe, fixed_proportion_to_u16, u16_proportion_to_fixed,
 };
-use yuma::model::{Case, EpochInput, EpochOutput, SparseMatrix, case_files, decode};
+use yuma::model::{Case, EpochInput, EpochOutput, SparseMatrix};
 
 /// Grid emulations every batch runs under: (threads per block, reverse order).
 const GRIDS: [(u32, bool); 3] = [(1, false), (5, true), (256, false)];
@@ -153,27 +155,9 @@ fn compare(label: &str, inputs: &[EpochInput], chain: &[Option<&EpochOutput>]) -
     failures
 }
 
-fn case_dirs() -> Vec<PathBuf> {
-    let mut dirs = vec![root().join("tests/conformance/cases")];
-    let shared = root().join("../shared/conformance/cases");
-    if shared.is_dir() {
-        dirs.push(shared);
-    } else {
-        eprintln!("note: {} not found; checking the repository copy only", shared.display());
-    }
-    dirs
-}
-
 #[test]
 fn host_kernels_match_every_conformance_case() {
-    let mut cases: Vec<Case> = Vec::new();
-    for dir in case_dirs() {
-        for path in case_files(&dir).expect("case dir") {
-            let text = std::fs::read_to_string(&path).expect("read case");
-            cases.push(decode(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
-        }
-    }
-    assert!(!cases.is_empty(), "no conformance case found");
+    let cases: Vec<Case> = common::cases::conformance_cases().into_iter().map(|(_, c)| c).collect();
     let inputs: Vec<EpochInput> = cases.iter().map(|c| c.input.clone()).collect();
     let chain: Vec<Option<&EpochOutput>> = cases.iter().map(|c| c.output.as_ref()).collect();
     let with_chain = chain.iter().filter(|c| c.is_some()).count();
@@ -502,12 +486,12 @@ fn host_fixed_point_matches_src_fixed() {
         }
     }
     for _ in 0..20_000 {
-        let mut i64s = |rng: &mut Rng| -> i64 {
+        let i64s = |rng: &mut Rng| -> i64 {
             if rng.chance(15) { rng.pick(&edges64) } else { (rng.next() as i64) >> rng.below(64) }
         };
         let (a, b) = (i64s(&mut rng), i64s(&mut rng));
         let x = if rng.chance(20) { rng.pick(&edges_u64) } else { rng.next() >> rng.below(64) };
-        let mut i128s = |rng: &mut Rng| -> i128 {
+        let i128s = |rng: &mut Rng| -> i128 {
             if rng.chance(15) {
                 rng.pick(&edges128)
             } else {

@@ -1082,6 +1082,30 @@ fn exp_safe() {
     );
 }
 
+/// Four lanes in lockstep: each lane must equal upstream `exp_safe` of its own input,
+/// whatever its neighbours do (early finish, overflow, the special inputs 0 and 1).
+#[test]
+fn exp_safe_lanes() {
+    let n = cases();
+    let e = edges_i64();
+    let op = "exp_safe_lanes::<4>";
+    run2(
+        op,
+        &e,
+        &e,
+        n,
+        |r| (exp_input(r, &e), exp_input(r, &e)),
+        all2,
+        |a, b| {
+            let lanes = [I32F32(a), I32F32(b), I32F32(b.wrapping_neg()), I32F32(a ^ 1)];
+            let ours = fixed::exp_safe_lanes(lanes);
+            for (l, x) in lanes.iter().enumerate() {
+                same(op, || format!("lanes={lanes:x?} lane {l}"), ours[l].0, upstream_exp_safe(u32f(x.0)).to_bits());
+            }
+        },
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // I64F64
 

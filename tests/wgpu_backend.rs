@@ -6,12 +6,12 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use common::epochgen::{self, Rng, Shape};
 use yuma::backend::Backend;
 use yuma::backend::wgpu::{WgpuBackend, adapters};
-use yuma::model::{Case, EpochInput, case_files, decode};
+use yuma::epoch::stake;
+use yuma::model::{EpochInput, InputError};
 
 /// The backend on any adapter, software included; `None` (after a loud notice) only when
 /// there is none and `YUMA_ALLOW_NO_WGPU=1`.
@@ -33,27 +33,10 @@ fn backend() -> Option<WgpuBackend> {
     }
 }
 
-fn case_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("tests/conformance/cases")];
-    let shared = root.join("../shared/conformance/cases");
-    if shared.is_dir() {
-        dirs.push(shared);
-    }
-    dirs
-}
-
 #[test]
 fn wgpu_matches_every_conformance_case() {
     let Some(b) = backend() else { return };
-    let mut cases: Vec<(String, Case)> = Vec::new();
-    for dir in case_dirs() {
-        for path in case_files(&dir).unwrap() {
-            let text = std::fs::read_to_string(&path).unwrap();
-            cases.push((path.display().to_string(), decode(&text).unwrap()));
-        }
-    }
-    assert!(!cases.is_empty());
+    let cases = common::cases::conformance_cases();
     let mut failures = Vec::new();
     // A few batches mixing every size and variant.
     for chunk in cases.chunks(64) {
@@ -165,6 +148,155 @@ fn wgpu_matches_cpu_on_edge_epochs() {
     inputs.insert(3, bad);
     let compared = compare(&b, &inputs, "edge");
     eprintln!("wgpu vs cpu: compared {compared} edge epochs (one invalid)");
+}
+
+/// One epoch bent towards a corner of the stake steps (1-4); `variant` picks which.
+fn stake_edge(rng: &mut Rng, n: u16, variant: u32) -> EpochInput {
+    let shape = epochgen::shape(rng, n, 50);
+    let mut x = epochgen::epoch(rng, shape);
+    let n = n as usize;
+    let near_2_63 = [(1 << 63) - 1, 1 << 63, (1 << 63) + 1, u64::MAX, (1 << 63) - (1 << 20), 1 << 62];
+    match variant {
+        0 => x.tao_weight = 0,
+        1 => x.tao_weight = u64::MAX,
+        2 => x.tao_weight = rng.next(),
+        // One stake at or past 2^63 (I64F64's from_u64 saturates there), the rest small.
+        3 => {
+            if n > 0 {
+                let j = rng.below(n as u64) as usize;
+                x.alpha_stake[j] = rng.pick(&near_2_63);
+                let any = rng.next();
+                x.tao_weight = rng.pick(&[0, u64::MAX, any]);
+            }
+        }
+        // A tao stake past 2^63 times the tao weight: the saturating multiply.
+        4 => {
+            if n > 0 {
+                let j = rng.below(n as u64) as usize;
+                x.alpha_stake[j] = rng.below(1 << 40);
+                x.tao_stake[j] = rng.pick(&near_2_63);
+                let any = rng.next();
+                x.tao_weight = rng.pick(&[u64::MAX, u64::MAX - 1, 1 << 63, any]);
+            }
+        }
+        // Every stake near 2^63: the checked sum overflows from the second uid on.
+        5 => {
+            x.alpha_stake.iter_mut().for_each(|s| *s = rng.pick(&near_2_63));
+            x.stake_threshold = 0;
+        }
+        // The threshold at, just above and just below one uid's total (fractions included).
+        6 => {
+            if n > 0 {
+                let j = rng.below(n as u64) as usize;
+                let total = stake::compute(&x).expect("no overflow").total[j].saturating_to_u64();
+                x.stake_threshold = total.saturating_add(rng.pick(&[0, 1])).saturating_sub(rng.pick(&[0, 1]));
+            }
+        }
+        // The owner below the threshold (and maybe with no stake at all) keeps its stake.
+        7 => {
+            if n > 0 {
+                let o = rng.below(n as u64) as usize;
+                x.owner_uid = Some(o as u16);
+                if rng.chance(30) {
+                    x.alpha_stake[o] = 0;
+                    x.tao_stake[o] = 0;
+                }
+                x.stake_threshold = rng.pick(&[u64::MAX, x.alpha_stake[o].saturating_add(1)]);
+            }
+        }
+        // Tied stakes with fewer validator slots than uids: ties go against the lower uid.
+        8 => {
+            let levels = [0, 5_000_000_000, 5_000_000_000, 7_000_000_000];
+            let all_equal = rng.chance(40);
+            x.alpha_stake = (0..n).map(|_| if all_equal { 5_000_000_000 } else { rng.pick(&levels) }).collect();
+            x.tao_stake = vec![0; n];
+            x.stake_threshold = 0;
+            x.max_allowed_validators = rng.pick(&[0, 1, n / 2, n.saturating_sub(1), n, n + 1]) as u16;
+            if rng.chance(50) {
+                x.owner_uid = None;
+            }
+        }
+        // All stake zero.
+        _ => {
+            x.alpha_stake = vec![0; n];
+            x.tao_stake = vec![0; n];
+        }
+    }
+    x
+}
+
+#[test]
+fn wgpu_matches_cpu_on_stake_edges() {
+    let Some(b) = backend() else { return };
+    let mut rng = Rng::new(0x5EED_57AC);
+    let mut inputs = Vec::new();
+    for _ in 0..3 {
+        for n in [0u16, 1, 2, 3, 6, 17] {
+            for variant in 0..10 {
+                inputs.push(stake_edge(&mut rng, n, variant));
+            }
+        }
+    }
+    let overflows = yuma::epoch::run_batch(&inputs).iter().filter(|r| r.is_err()).count();
+    assert!(overflows > 0, "the batch must hold stake-overflow epochs");
+    let compared = compare(&b, &inputs, "stake edge");
+    eprintln!("wgpu vs cpu: compared {compared} stake-edge epochs ({overflows} stake overflows)");
+}
+
+/// A stake overflow fails its own epoch with the CPU's uid, beside an invalid epoch and
+/// valid ones that still match.
+#[test]
+fn wgpu_stake_overflow_fails_only_its_epoch() {
+    let Some(b) = backend() else { return };
+    let mut rng = Rng::new(0x5EED_0F10);
+    let mut inputs: Vec<EpochInput> = (0..6)
+        .map(|_| {
+            let shape = epochgen::shape(&mut rng, 8, 50);
+            epochgen::epoch(&mut rng, shape)
+        })
+        .collect();
+    // Running sums 2^40, 2^62 + 2^40, + 3, then past I64F64::MAX at uid 4.
+    let mut overflow = inputs[2].clone();
+    overflow.alpha_stake = vec![0, 1 << 40, 1 << 62, 3, 1 << 62, u64::MAX, 0, 0];
+    overflow.tao_stake = vec![0; 8];
+    overflow.stake_threshold = 0;
+    inputs.insert(2, overflow);
+    let mut bad = inputs[0].clone();
+    bad.owner_uid = Some(bad.n);
+    inputs.insert(5, bad);
+    compare(&b, &inputs, "overflow batch");
+    let got = b.run_batch(&inputs).expect("wgpu batch");
+    match &got[2] {
+        Err(InputError::StakeOverflow { uid }) => assert_eq!(*uid, 4),
+        other => panic!("expected a stake overflow at uid 4, got {:?}", other.as_ref().map(|_| "an output")),
+    }
+    assert!(matches!(got[5], Err(InputError::Owner { .. })));
+    let ok = got.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 6);
+    eprintln!("overflow batch: epoch 2 fails with uid 4, epoch 5 is invalid, {ok} others match");
+}
+
+/// Subnets past one rank block (2048 uids): ranks are summed over blocks, ties included.
+#[test]
+fn wgpu_matches_cpu_on_ranks_across_blocks() {
+    let Some(b) = backend() else { return };
+    let mut rng = Rng::new(0x5EED_2B10);
+    let inputs: Vec<EpochInput> = [2_049u16, 4_500]
+        .iter()
+        .map(|&n| {
+            let yuma3 = rng.chance(50);
+            let shape = Shape { n, density: 0, yuma3, liquid_alpha: false, bonds_penalty: 0 };
+            let mut x = epochgen::epoch(&mut rng, shape);
+            // Few stake levels, so ties span blocks.
+            x.alpha_stake = (0..n).map(|_| rng.pick(&[0, 1_000_000_000, 2_000_000_000, 3_000_000_000])).collect();
+            x.tao_stake = vec![0; n as usize];
+            x.stake_threshold = 0;
+            x.max_allowed_validators = rng.pick(&[64, 1_000, 2_100]);
+            x
+        })
+        .collect();
+    let compared = compare(&b, &inputs, "ranks across blocks");
+    eprintln!("wgpu vs cpu: compared {compared} epochs past one rank block");
 }
 
 #[test]

@@ -66,19 +66,6 @@ impl Csr {
             .collect()
     }
 
-    /// `inplace_row_normalize_sparse`: divide each row by its (wrapping) sum when positive.
-    pub fn row_normalize(&mut self) {
-        for i in 0..self.rows() {
-            let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
-            let row = &mut self.vals[a..b];
-            let sum = row.iter().fold(I32F32::ZERO, |s, &v| s.wrapping_add(v));
-            if sum > I32F32::ZERO {
-                let d = I32F32Divisor::new(sum);
-                row.iter_mut().for_each(|v| *v = d.safe_div(*v));
-            }
-        }
-    }
-
     /// `inplace_col_normalize_sparse` over `n` columns: saturating column sums (entries of
     /// columns >= n are left as they are), then divide where the sum is non-zero.
     pub fn col_normalize(&mut self, n: usize) {
