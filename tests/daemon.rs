@@ -2,8 +2,9 @@
 //! Every conformance case through it, many concurrent clients, malformed input, a full
 //! queue, deadlines, cancellation, auth, health and graceful shutdown.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -14,7 +15,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request};
 use yuma::backend::cpu::CpuBackend;
 use yuma::backend::{Backend, BackendError, EpochResult};
-use yuma::model::{Case, EpochInput, EpochOutput, case_files, decode};
+use yuma::model::{EpochInput, EpochOutput};
 use yuma::server::batcher::BatchConfig;
 use yuma::server::metrics::Metrics;
 use yuma::server::pb::yuma_client::YumaClient;
@@ -23,35 +24,15 @@ use yuma::server::{Limits, ServerConfig, ServerError, pb, proto, serve};
 /// Upper bound on any one test's network phase, so a hang fails instead of blocking CI.
 const BOUND: Duration = Duration::from_secs(120);
 
-fn case_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("tests/conformance/cases")];
-    let shared = root.join("../shared/conformance/cases");
-    if shared.is_dir() {
-        dirs.push(shared);
-    } else {
-        eprintln!(
-            "note: {} not found; checking the repository copy only",
-            shared.display()
-        );
-    }
-    dirs
-}
-
 /// Every case with its expected output, named by file.
 fn cases() -> Vec<(String, EpochInput, EpochOutput)> {
-    let mut all = Vec::new();
-    for dir in case_dirs() {
-        for path in case_files(&dir).unwrap() {
-            let case: Case = decode(&std::fs::read_to_string(&path).unwrap()).unwrap();
-            let out = case
-                .output
-                .unwrap_or_else(|| panic!("{}: no output", path.display()));
-            all.push((path.display().to_string(), case.input, out));
-        }
-    }
-    assert!(!all.is_empty(), "no conformance case found");
-    all
+    common::cases::conformance_cases()
+        .into_iter()
+        .map(|(path, case)| {
+            let out = case.output.unwrap_or_else(|| panic!("{path}: no output"));
+            (path, case.input, out)
+        })
+        .collect()
 }
 
 /// A running daemon and the means to stop it.
