@@ -468,7 +468,7 @@ fn fixed_results(a: i64, b: i64, x: u64, wa: i128, wb: i128) -> Vec<(&'static st
 #[test]
 fn host_fixed_point_matches_src_fixed() {
     let exe = build("fixed_driver.cpp", "fixed_driver");
-    let mut rng = Rng(0xF1_7ED_C0DE);
+    let mut rng = Rng(0x000F_17ED_C0DE);
     const ONE: i64 = 1 << 32;
     let edges64: [i64; 16] = [
         0, 1, -1, ONE, -ONE, ONE / 2, i64::MAX, i64::MIN, i64::MAX - 1, i64::MIN + 1,

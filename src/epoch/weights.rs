@@ -15,8 +15,8 @@ pub fn masked_weights(input: &EpochInput, permit: &[bool]) -> Csr {
     // Validated to hold n entries; `get` on it also drops column uids >= n.
     let reg = &input.block_at_registration[..n];
     let mut out = Csr::with_capacity(n, input.weights.nnz());
-    for i in 0..n {
-        if permit[i] {
+    for (i, &permitted) in permit.iter().enumerate().take(n) {
+        if permitted {
             let updated = input.last_update[i];
             // No unexpired commit reads as u64::MAX: it masks nothing.
             let commit = if input.commit_reveal { input.commit_block[i].unwrap_or(u64::MAX) } else { u64::MAX };
