@@ -1,10 +1,12 @@
 //! Sparse I32F32 matrices in CSR form and the row/column operations the epoch applies
 //! to them, each with the exact arithmetic and entry order of its upstream counterpart.
 
+use std::cell::RefCell;
+
 use crate::fixed::{I32F32, I32F32Divisor};
 
 /// Sparse matrix of I32F32 in CSR form; rows keep the order their entries were produced in.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Csr {
     /// `offsets[i]..offsets[i + 1]` indexes row i; length rows + 1.
     pub offsets: Vec<u32>,
@@ -17,9 +19,12 @@ pub struct Csr {
 impl Csr {
     /// A matrix with capacity for `rows` rows and `nnz` entries, no rows pushed yet.
     pub fn with_capacity(rows: usize, nnz: usize) -> Self {
-        let mut offsets = Vec::with_capacity(rows + 1);
-        offsets.push(0);
-        Self { offsets, cols: Vec::with_capacity(nnz), vals: Vec::with_capacity(nnz) }
+        POOL.with(|pool| {
+            let mut pool = pool.borrow_mut();
+            let mut offsets = reuse(&mut pool.offsets, rows + 1);
+            offsets.push(0);
+            Self { offsets, cols: reuse(&mut pool.cols, nnz), vals: reuse(&mut pool.vals, nnz) }
+        })
     }
 
     /// Number of rows.
@@ -103,6 +108,65 @@ impl Csr {
                 *v = d.safe_div(*v);
             }
         }
+    }
+}
+
+/// Buffers of dropped matrices kept per thread for the next ones: an epoch builds about ten
+/// matrices of nnz entries, and fresh multi-megabyte allocations cost page faults each time.
+#[derive(Default)]
+struct Pool {
+    offsets: Vec<Vec<u32>>,
+    cols: Vec<Vec<u16>>,
+    vals: Vec<Vec<I32F32>>,
+}
+
+/// Buffers kept per kind and thread: enough for every matrix one epoch holds at once.
+const POOL_KEEP: usize = 12;
+
+thread_local! {
+    static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+}
+
+/// An empty vector with room for `cap`, from the pool when it has one.
+fn reuse<T>(pool: &mut Vec<Vec<T>>, cap: usize) -> Vec<T> {
+    match pool.pop() {
+        Some(mut v) => {
+            v.clear();
+            v.reserve(cap);
+            v
+        }
+        None => Vec::with_capacity(cap),
+    }
+}
+
+/// Returns a buffer to the pool unless the pool is full.
+fn recycle<T>(pool: &mut Vec<Vec<T>>, v: Vec<T>) {
+    if pool.len() < POOL_KEEP && v.capacity() > 0 {
+        pool.push(v);
+    }
+}
+
+impl Clone for Csr {
+    fn clone(&self) -> Self {
+        let mut out = Self::with_capacity(self.rows(), self.cols.len());
+        out.offsets.clear();
+        out.offsets.extend_from_slice(&self.offsets);
+        out.cols.extend_from_slice(&self.cols);
+        out.vals.extend_from_slice(&self.vals);
+        out
+    }
+}
+
+impl Drop for Csr {
+    fn drop(&mut self) {
+        // `try_with`: during thread teardown the pool may already be gone; then just free.
+        let _ = POOL.try_with(|pool| {
+            if let Ok(mut pool) = pool.try_borrow_mut() {
+                recycle(&mut pool.offsets, std::mem::take(&mut self.offsets));
+                recycle(&mut pool.cols, std::mem::take(&mut self.cols));
+                recycle(&mut pool.vals, std::mem::take(&mut self.vals));
+            }
+        });
     }
 }
 
