@@ -128,21 +128,26 @@ fn column_median<C: Cell>(col: &[C], stake: &[I32F32], k: usize, stake_sum: I32F
 /// `col_clip_sparse`: entries above their column's consensus take it, or vanish when it
 /// is not positive; the rest (zeros included) stay.
 pub fn clip(weights: &Csr, consensus: &[I32F32]) -> Csr {
-    let mut out = Csr::with_capacity(weights.rows(), weights.cols.len());
+    let nnz = weights.cols.len();
+    let mut out = Csr::with_capacity(weights.rows(), nnz);
+    // Branch-free compaction: write every entry, advance only over kept ones (whether an
+    // entry sits above its column's consensus is a coin flip the predictor cannot learn).
+    out.cols.resize(nnz, 0);
+    out.vals.resize(nnz, I32F32::ZERO);
+    let mut len = 0;
     for i in 0..weights.rows() {
         let (cols, vals) = weights.row(i);
         for (&c, &v) in cols.iter().zip(vals) {
             let th = consensus[c as usize];
-            if th < v {
-                if th > I32F32::ZERO {
-                    out.push(c, th);
-                }
-            } else {
-                out.push(c, v);
-            }
+            let above = th < v;
+            out.cols[len] = c;
+            out.vals[len] = if above { th } else { v };
+            len += (!above || th > I32F32::ZERO) as usize;
         }
-        out.end_row();
+        out.offsets.push(len as u32);
     }
+    out.cols.truncate(len);
+    out.vals.truncate(len);
     out
 }
 
