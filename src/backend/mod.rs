@@ -91,7 +91,7 @@ pub fn open(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError> {
 
 /// One line per backend kind: what it would run on, or why it cannot run here.
 pub fn available() -> Vec<String> {
-    [BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Cuda]
+    let mut lines: Vec<String> = [BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Cuda]
         .into_iter()
         .map(|k| {
             let name = format!("{k:?}").to_lowercase();
@@ -100,5 +100,8 @@ pub fn available() -> Vec<String> {
                 Err(e) => format!("{name:<5} {e}"),
             }
         })
-        .collect()
+        .collect();
+    lines.extend(wgpu::adapters().into_iter().map(|a| format!("      wgpu adapter: {a}")));
+    lines.push("      features: wgpu kernels use u32-limb fixed point (no SHADER_INT64 needed); CUDA kernels compile at run time with NVRTC".into());
+    lines
 }
