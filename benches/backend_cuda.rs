@@ -18,16 +18,28 @@ fn backends(c: &mut Criterion) {
     };
     let cpu = CpuBackend::new();
     let cases = [
-        ("batch1024_n256_y3la", (0..1024).map(|s| realistic(256, 64, Variant::Yuma3Liquid, s)).collect::<Vec<_>>()),
-        ("single_n4096_y3la", vec![realistic(4096, 64, Variant::Yuma3Liquid, 1)]),
+        (
+            "batch1024_n256_y3la",
+            (0..1024)
+                .map(|s| realistic(256, 64, Variant::Yuma3Liquid, s))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "single_n4096_y3la",
+            vec![realistic(4096, 64, Variant::Yuma3Liquid, 1)],
+        ),
     ];
     for (name, inputs) in &cases {
         let mut group = c.benchmark_group(*name);
         group.sample_size(10);
         group.throughput(Throughput::Elements(inputs.len() as u64));
-        group.bench_function("cpu", |b| b.iter(|| cpu.run_batch(inputs).expect("cpu batch")));
+        group.bench_function("cpu", |b| {
+            b.iter(|| cpu.run_batch(inputs).expect("cpu batch"))
+        });
         if let Some(gpu) = &cuda {
-            group.bench_function("cuda", |b| b.iter(|| gpu.run_batch(inputs).expect("cuda batch")));
+            group.bench_function("cuda", |b| {
+                b.iter(|| gpu.run_batch(inputs).expect("cuda batch"))
+            });
         }
         group.finish();
     }

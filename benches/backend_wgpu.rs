@@ -16,8 +16,13 @@ fn batch() -> Vec<EpochInput> {
     let mut rng = epochgen::Rng::new(0xBE7C_0128);
     (0..128)
         .map(|_| {
-            let shape =
-                epochgen::Shape { n: 256, density: 50, yuma3: true, liquid_alpha: true, bonds_penalty: 65_535 };
+            let shape = epochgen::Shape {
+                n: 256,
+                density: 50,
+                yuma3: true,
+                liquid_alpha: true,
+                bonds_penalty: 65_535,
+            };
             epochgen::epoch(&mut rng, shape)
         })
         .collect()
@@ -28,11 +33,15 @@ fn backends(c: &mut Criterion) {
     let mut group = c.benchmark_group("batch128_n256_yuma3_liquid");
     group.sample_size(10);
     let cpu = CpuBackend::new();
-    group.bench_function("cpu", |b| b.iter(|| cpu.run_batch(&inputs).expect("cpu batch")));
+    group.bench_function("cpu", |b| {
+        b.iter(|| cpu.run_batch(&inputs).expect("cpu batch"))
+    });
     match WgpuBackend::new(true) {
         Ok(gpu) => {
             eprintln!("wgpu bench on {}", gpu.describe());
-            group.bench_function("wgpu", |b| b.iter(|| gpu.run_batch(&inputs).expect("wgpu batch")));
+            group.bench_function("wgpu", |b| {
+                b.iter(|| gpu.run_batch(&inputs).expect("wgpu batch"))
+            });
         }
         Err(e) => eprintln!("SKIPPED: wgpu side of the bench: {e}"),
     }

@@ -29,9 +29,11 @@ fn batch(c: &mut Criterion) {
     for variant in [Variant::Yuma3Liquid, Variant::Original] {
         let inputs: Vec<_> = (0..128).map(|s| realistic(256, 64, variant, s)).collect();
         g.throughput(Throughput::Elements(inputs.len() as u64));
-        g.bench_with_input(BenchmarkId::new(format!("{variant:?}"), "128x256"), &inputs, |b, inputs| {
-            b.iter(|| yuma::epoch::run_batch(black_box(inputs)))
-        });
+        g.bench_with_input(
+            BenchmarkId::new(format!("{variant:?}"), "128x256"),
+            &inputs,
+            |b, inputs| b.iter(|| yuma::epoch::run_batch(black_box(inputs))),
+        );
     }
     g.finish();
 }

@@ -51,9 +51,23 @@ pub fn realistic(n: u16, validators: u16, variant: Variant, seed: u64) -> EpochI
     let tempo: u16 = 360;
 
     let alpha_stake: Vec<u64> = (0..nu)
-        .map(|i| if i < v { 4_000_000_000_000_000 / (i as u64 + 1) + rng.below(1_000_000_000_000) } else { rng.below(2_000_000_000) })
+        .map(|i| {
+            if i < v {
+                4_000_000_000_000_000 / (i as u64 + 1) + rng.below(1_000_000_000_000)
+            } else {
+                rng.below(2_000_000_000)
+            }
+        })
         .collect();
-    let tao_stake: Vec<u64> = (0..nu).map(|i| if i < v { rng.below(500_000_000_000_000) } else { 0 }).collect();
+    let tao_stake: Vec<u64> = (0..nu)
+        .map(|i| {
+            if i < v {
+                rng.below(500_000_000_000_000)
+            } else {
+                0
+            }
+        })
+        .collect();
     let last_update: Vec<u64> = (0..nu).map(|_| current_block - rng.below(400)).collect();
     let block_at_registration: Vec<u64> = (0..nu).map(|_| 4_000_000 + rng.below(900_000)).collect();
 
@@ -70,7 +84,10 @@ pub fn realistic(n: u16, validators: u16, variant: Variant, seed: u64) -> EpochI
                     (j as u16, (quality + noise).min(65_535) as u16)
                 })
                 .collect();
-            let brow: Vec<(u16, u16)> = (0..nu).filter(|&j| j != i).map(|j| (j as u16, rng.below(65_536) as u16)).collect();
+            let brow: Vec<(u16, u16)> = (0..nu)
+                .filter(|&j| j != i)
+                .map(|j| (j as u16, rng.below(65_536) as u16))
+                .collect();
             weights.push(row);
             bonds.push(brow);
         } else {

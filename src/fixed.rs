@@ -130,7 +130,11 @@ impl I32F32 {
                 return None;
             }
             let q = div_u128_by_u64(hi, lo, rhs.0 as u64);
-            return if q > i64::MAX as u64 { None } else { Some(Self(q as i64)) };
+            return if q > i64::MAX as u64 {
+                None
+            } else {
+                Some(Self(q as i64))
+            };
         }
         let q = ((self.0 as i128) << 32) / rhs.0 as i128;
         if q > i64::MAX as i128 || q < i64::MIN as i128 {
@@ -204,12 +208,22 @@ impl I32F32Divisor {
     /// Prepares `d` (any value; non-positive divisors use the plain path).
     pub fn new(d: I32F32) -> Self {
         if d.0 <= 0 {
-            return Self { d, norm: 0, shift: 0, inv: 0 };
+            return Self {
+                d,
+                norm: 0,
+                shift: 0,
+                inv: 0,
+            };
         }
         let shift = (d.0 as u64).leading_zeros();
         let norm = (d.0 as u64) << shift;
         let inv = ((((!norm) as u128) << 64) | u64::MAX as u128) / norm as u128;
-        Self { d, norm, shift, inv: inv as u64 }
+        Self {
+            d,
+            norm,
+            shift,
+            inv: inv as u64,
+        }
     }
 
     /// `a.checked_div(d)`.
@@ -235,7 +249,11 @@ impl I32F32Divisor {
         if r >= self.norm {
             q1 += 1;
         }
-        if q1 > i64::MAX as u64 { None } else { Some(I32F32(q1 as i64)) }
+        if q1 > i64::MAX as u64 {
+            None
+        } else {
+            Some(I32F32(q1 as i64))
+        }
     }
 
     /// Negative numerators and non-positive divisors: the plain division, kept off the hot path.
@@ -265,7 +283,8 @@ pub fn u16_proportion_to_fixed(x: u16) -> I32F32 {
 
 /// `fixed_proportion_to_u16`: `x * 65535`, floored and clamped to u16.
 pub fn fixed_proportion_to_u16(x: I32F32) -> u16 {
-    x.saturating_mul(I32F32::from_u16(u16::MAX)).saturating_to_u16()
+    x.saturating_mul(I32F32::from_u16(u16::MAX))
+        .saturating_to_u16()
 }
 
 /// `substrate_fixed::transcendental::exp` for I32F32 in and out: a 30-term Taylor
@@ -325,7 +344,11 @@ pub fn exp_lanes<const L: usize>(operands: [I32F32; L]) -> [Option<I32F32>; L] {
     terms!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
     for l in 0..L {
         if series[l] {
-            out[l] = if neg[l] { I32F32::ONE.checked_div(I32F32(result[l])) } else { Some(I32F32(result[l])) };
+            out[l] = if neg[l] {
+                I32F32::ONE.checked_div(I32F32(result[l]))
+            } else {
+                Some(I32F32(result[l]))
+            };
         }
     }
     out
@@ -338,7 +361,10 @@ pub fn exp_safe(input: I32F32) -> I32F32 {
 
 /// [`exp_safe`] of `L` independent inputs, evaluated in lockstep by [`exp_lanes`].
 pub fn exp_safe_lanes<const L: usize>(inputs: [I32F32; L]) -> [I32F32; L] {
-    let (lo, hi) = (I32F32::saturating_from_int(-20), I32F32::saturating_from_int(20));
+    let (lo, hi) = (
+        I32F32::saturating_from_int(-20),
+        I32F32::saturating_from_int(20),
+    );
     let x = inputs.map(|v| v.max_of(lo).min_of(hi));
     let e = exp_lanes(x);
     std::array::from_fn(|l| match e[l] {
@@ -358,12 +384,20 @@ impl I64F64 {
 
     /// `saturating_from_num(u64)`: values of 2^63 and above saturate to `MAX`.
     pub const fn saturating_from_u64(x: u64) -> Self {
-        if x > i64::MAX as u64 { Self::MAX } else { Self((x as i128) << 64) }
+        if x > i64::MAX as u64 {
+            Self::MAX
+        } else {
+            Self((x as i128) << 64)
+        }
     }
 
     /// `saturating_from_num(U96F32)`: saturates at `MAX`.
     pub const fn saturating_from_u96f32(x: U96F32) -> Self {
-        if x.0 >> 95 != 0 { Self::MAX } else { Self((x.0 as i128) << 32) }
+        if x.0 >> 95 != 0 {
+            Self::MAX
+        } else {
+            Self((x.0 as i128) << 32)
+        }
     }
 
     /// Saturating addition.
@@ -533,7 +567,11 @@ const fn mul_shr_i128(a: i128, b: i128, shift: u32) -> Option<i128> {
     let res_lo = (lo >> shift) | (hi << (128 - shift));
     let res_hi = (hi as i128) >> shift;
     let sign_ext = if (res_lo as i128) < 0 { -1 } else { 0 };
-    if res_hi == sign_ext { Some(res_lo as i128) } else { None }
+    if res_hi == sign_ext {
+        Some(res_lo as i128)
+    } else {
+        None
+    }
 }
 
 /// `(a << shift) / b` truncated toward zero in 256 bits; `None` on overflow or `b == 0`.
@@ -549,7 +587,11 @@ const fn div_shl_i128(a: i128, b: i128, shift: u32) -> Option<i128> {
     }
     let q = div_u256_by_u128(hi, lo, ub);
     if (a < 0) != (b < 0) {
-        if q > 1u128 << 127 { None } else { Some((q as i128).wrapping_neg()) }
+        if q > 1u128 << 127 {
+            None
+        } else {
+            Some((q as i128).wrapping_neg())
+        }
     } else if q > i128::MAX as u128 {
         None
     } else {
@@ -570,7 +612,11 @@ const fn div_u256_by_u128(hi: u128, lo: u128, d: u128) -> u128 {
     // Normalise so the divisor's top bit is set (Knuth D: estimates are off by at most 2).
     let s = d.leading_zeros();
     let d = d << s;
-    let (hi, lo) = if s == 0 { (hi, lo) } else { ((hi << s) | (lo >> (128 - s)), lo << s) };
+    let (hi, lo) = if s == 0 {
+        (hi, lo)
+    } else {
+        ((hi << s) | (lo >> (128 - s)), lo << s)
+    };
     let (q1, r1) = div_digit(hi, (lo >> 64) as u64, d);
     let (q0, _) = div_digit(r1, lo as u64, d);
     ((q1 as u128) << 64) | q0 as u128

@@ -4,9 +4,9 @@
 //! integers), [`model`] (inputs, outputs, validation), [`epoch`] (the CPU epoch) and
 //! [`example`] (a built-in realistic subnet).
 
-pub mod epoch;
-pub mod fixed;
-pub mod example;
-pub mod model;
 pub mod backend;
+pub mod epoch;
+pub mod example;
+pub mod fixed;
+pub mod model;
 pub mod server;

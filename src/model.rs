@@ -22,12 +22,20 @@ pub struct SparseMatrix {
 impl SparseMatrix {
     /// An empty matrix of `rows` empty rows.
     pub fn empty(rows: usize) -> Self {
-        Self { offsets: vec![0; rows + 1], cols: Vec::new(), vals: Vec::new() }
+        Self {
+            offsets: vec![0; rows + 1],
+            cols: Vec::new(),
+            vals: Vec::new(),
+        }
     }
 
     /// Builds a matrix from rows of `(column, value)` pairs.
     pub fn from_rows<R: AsRef<[(u16, u16)]>>(rows: &[R]) -> Self {
-        let mut m = Self { offsets: Vec::with_capacity(rows.len() + 1), cols: Vec::new(), vals: Vec::new() };
+        let mut m = Self {
+            offsets: Vec::with_capacity(rows.len() + 1),
+            cols: Vec::new(),
+            vals: Vec::new(),
+        };
         m.offsets.push(0);
         for row in rows {
             for &(c, v) in row.as_ref() {
@@ -63,7 +71,9 @@ impl SparseMatrix {
 
     /// The rows as nested `(column, value)` vectors.
     pub fn to_rows(&self) -> Vec<Vec<(u16, u16)>> {
-        (0..self.rows()).map(|i| self.row_pairs(i).collect()).collect()
+        (0..self.rows())
+            .map(|i| self.row_pairs(i).collect())
+            .collect()
     }
 }
 
@@ -243,7 +253,9 @@ pub enum InputError {
         col: u16,
     },
     /// `bonds_moving_average` above 1,000,000 parts per million.
-    #[error("field `bonds_moving_average` is {0}, above 1000000 (a proportion in parts per million)")]
+    #[error(
+        "field `bonds_moving_average` is {0}, above 1000000 (a proportion in parts per million)"
+    )]
     BondsMovingAverage(u64),
     /// A format version other than 1.
     #[error("field `format` is {0}, only format 1 is supported")]
@@ -418,18 +430,40 @@ pub struct Mismatch {
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.uid {
-            Some(uid) => write!(f, "`{}` differs at uid {}: expected {}, got {}", self.field, uid, self.expected, self.got),
-            None => write!(f, "`{}` differs in length: expected {}, got {}", self.field, self.expected, self.got),
+            Some(uid) => write!(
+                f,
+                "`{}` differs at uid {}: expected {}, got {}",
+                self.field, uid, self.expected, self.got
+            ),
+            None => write!(
+                f,
+                "`{}` differs in length: expected {}, got {}",
+                self.field, self.expected, self.got
+            ),
         }
     }
 }
 
-fn first_diff<T: PartialEq + std::fmt::Debug>(field: &'static str, e: &[T], g: &[T]) -> Option<Mismatch> {
+fn first_diff<T: PartialEq + std::fmt::Debug>(
+    field: &'static str,
+    e: &[T],
+    g: &[T],
+) -> Option<Mismatch> {
     if e.len() != g.len() {
-        return Some(Mismatch { field, uid: None, expected: e.len().to_string(), got: g.len().to_string() });
+        return Some(Mismatch {
+            field,
+            uid: None,
+            expected: e.len().to_string(),
+            got: g.len().to_string(),
+        });
     }
     let uid = e.iter().zip(g).position(|(a, b)| a != b)?;
-    Some(Mismatch { field, uid: Some(uid), expected: format!("{:?}", e[uid]), got: format!("{:?}", g[uid]) })
+    Some(Mismatch {
+        field,
+        uid: Some(uid),
+        expected: format!("{:?}", e[uid]),
+        got: format!("{:?}", g[uid]),
+    })
 }
 
 impl EpochOutput {
@@ -441,11 +475,35 @@ impl EpochOutput {
             .or_else(|| first_diff("consensus", &self.consensus, &got.consensus))
             .or_else(|| first_diff("incentive", &self.incentive, &got.incentive))
             .or_else(|| first_diff("dividend", &self.dividend, &got.dividend))
-            .or_else(|| first_diff("validator_trust", &self.validator_trust, &got.validator_trust))
-            .or_else(|| first_diff("new_validator_permit", &self.new_validator_permit, &got.new_validator_permit))
+            .or_else(|| {
+                first_diff(
+                    "validator_trust",
+                    &self.validator_trust,
+                    &got.validator_trust,
+                )
+            })
+            .or_else(|| {
+                first_diff(
+                    "new_validator_permit",
+                    &self.new_validator_permit,
+                    &got.new_validator_permit,
+                )
+            })
             .or_else(|| first_diff("emission", &self.emission, &got.emission))
-            .or_else(|| first_diff("server_emission", &self.server_emission, &got.server_emission))
-            .or_else(|| first_diff("validator_emission", &self.validator_emission, &got.validator_emission))
+            .or_else(|| {
+                first_diff(
+                    "server_emission",
+                    &self.server_emission,
+                    &got.server_emission,
+                )
+            })
+            .or_else(|| {
+                first_diff(
+                    "validator_emission",
+                    &self.validator_emission,
+                    &got.validator_emission,
+                )
+            })
             .or_else(|| first_diff("bonds", &self.bonds.to_rows(), &got.bonds.to_rows()))
     }
 }

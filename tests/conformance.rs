@@ -9,7 +9,10 @@ fn cpu_matches_every_case() {
     let cases = common::cases::conformance_cases();
     let mut failures = Vec::new();
     for (path, case) in &cases {
-        let expected = case.output.as_ref().unwrap_or_else(|| panic!("{path}: no output"));
+        let expected = case
+            .output
+            .as_ref()
+            .unwrap_or_else(|| panic!("{path}: no output"));
         match yuma::epoch::run_epoch(&case.input) {
             Ok(got) => {
                 if let Some(m) = expected.first_difference(&got) {
@@ -19,6 +22,16 @@ fn cpu_matches_every_case() {
             Err(e) => failures.push(format!("{path}: rejected: {e}")),
         }
     }
-    eprintln!("cpu: checked {} cases, {} failed", cases.len(), failures.len());
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    eprintln!(
+        "cpu: checked {} cases, {} failed",
+        cases.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

@@ -10,7 +10,10 @@ use yuma::backend::{Backend, BackendError};
 use yuma::model::{Case, EpochInput};
 
 fn cases() -> Vec<Case> {
-    common::cases::conformance_cases().into_iter().map(|(_, c)| c).collect()
+    common::cases::conformance_cases()
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect()
 }
 
 #[test]
@@ -18,7 +21,9 @@ fn cuda_device_matches_conformance_and_cpu_or_skipped_loudly() {
     let backend = match CudaBackend::new() {
         Ok(b) => b,
         Err(BackendError::Unavailable { reason, .. }) => {
-            eprintln!("\n=== SKIPPED: CUDA unavailable: {reason} (cuda_device test did not run; nothing verified on hardware) ===\n");
+            eprintln!(
+                "\n=== SKIPPED: CUDA unavailable: {reason} (cuda_device test did not run; nothing verified on hardware) ===\n"
+            );
             return;
         }
         Err(e) => panic!("CUDA backend failed to open: {e}"),
@@ -45,11 +50,22 @@ fn cuda_device_matches_conformance_and_cpu_or_skipped_loudly() {
     }
     // Each case alone too: a batch of one must not depend on its neighbours.
     for case in cases.iter().take(16) {
-        let one = backend.run_batch(std::slice::from_ref(&case.input)).expect("batch runs");
+        let one = backend
+            .run_batch(std::slice::from_ref(&case.input))
+            .expect("batch runs");
         if one[0] != yuma::epoch::run_epoch(&case.input) {
             failures.push(format!("{}: differs when run alone", case.name));
         }
     }
-    eprintln!("cuda device: {} conformance cases, {} mismatches", cases.len(), failures.len());
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    eprintln!(
+        "cuda device: {} conformance cases, {} mismatches",
+        cases.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

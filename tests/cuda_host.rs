@@ -16,10 +16,13 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use yuma::backend::EpochResult;
-use yuma::backend::cuda::{finish, input_words, kernel_order, output_from_words, output_words, prepare};
+use yuma::backend::cuda::{
+    finish, input_words, kernel_order, output_from_words, output_words, prepare,
+};
 use yuma::backend::pack::PackedBatch;
 use yuma::fixed::{
-    I32F32, I32F32Divisor, I64F64, I96F32, U96F32, exp, exp_safe, fixed_proportion_to_u16, u16_proportion_to_fixed,
+    I32F32, I32F32Divisor, I64F64, I96F32, U96F32, exp, exp_safe, fixed_proportion_to_u16,
+    u16_proportion_to_fixed,
 };
 use yuma::model::{Case, EpochInput, EpochOutput, SparseMatrix};
 
@@ -39,10 +42,16 @@ fn work_dir() -> PathBuf {
 
 /// The first C++ compiler that answers `--version`.
 fn compiler() -> String {
-    let candidates: Vec<String> =
-        std::env::var("CXX").into_iter().chain(["g++", "c++", "clang++"].map(String::from)).collect();
+    let candidates: Vec<String> = std::env::var("CXX")
+        .into_iter()
+        .chain(["g++", "c++", "clang++"].map(String::from))
+        .collect();
     for cxx in &candidates {
-        if Command::new(cxx).arg("--version").output().is_ok_and(|o| o.status.success()) {
+        if Command::new(cxx)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return cxx.clone();
         }
     }
@@ -60,7 +69,11 @@ fn build(source: &str, name: &str) -> PathBuf {
         .args(["-std=c++17", "-O2", "-Wall", "-Wextra", "-I"])
         .arg(root().join("kernels"))
         // Extra flags, e.g. sanitizers: YUMA_HOST_CXXFLAGS="-fsanitize=undefined,address".
-        .args(std::env::var("YUMA_HOST_CXXFLAGS").unwrap_or_default().split_whitespace())
+        .args(
+            std::env::var("YUMA_HOST_CXXFLAGS")
+                .unwrap_or_default()
+                .split_whitespace(),
+        )
         .args(["-x", "c++"])
         .arg(root().join("tests/cuda_host").join(source))
         .arg("-o")
@@ -68,7 +81,10 @@ fn build(source: &str, name: &str) -> PathBuf {
         .output()
         .unwrap_or_else(|e| panic!("running {cxx}: {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{cxx} failed to compile {source} with the kernels:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "{cxx} failed to compile {source} with the kernels:\n{stderr}"
+    );
     if !stderr.trim().is_empty() {
         eprintln!("{cxx} warnings:\n{stderr}");
     }
@@ -86,7 +102,10 @@ fn driver() -> &'static Path {
 fn run_host(inputs: &[EpochInput], threads: u32, reverse: bool, tag: &str) -> Vec<EpochResult> {
     let prepared = prepare(inputs);
     let dir = work_dir();
-    let (input, output) = (dir.join(format!("{tag}.in")), dir.join(format!("{tag}.out")));
+    let (input, output) = (
+        dir.join(format!("{tag}.in")),
+        dir.join(format!("{tag}.out")),
+    );
     std::fs::write(&input, encode(&prepared.batch)).expect("write batch");
     let status = Command::new(driver())
         .arg(&input)
@@ -99,7 +118,11 @@ fn run_host(inputs: &[EpochInput], threads: u32, reverse: bool, tag: &str) -> Ve
     assert!(status.success(), "driver failed on {tag}");
     let bufs = decode_buffers(&std::fs::read(&output).expect("read output"));
     let expected: Vec<usize> = output_words(&prepared.batch).to_vec();
-    assert_eq!(bufs.iter().map(Vec::len).collect::<Vec<_>>(), expected, "output buffer sizes");
+    assert_eq!(
+        bufs.iter().map(Vec::len).collect::<Vec<_>>(),
+        expected,
+        "output buffer sizes"
+    );
     let (out, st) = output_from_words(bufs);
     let _ = std::fs::remove_file(&input);
     let _ = std::fs::remove_file(&output);
@@ -111,7 +134,9 @@ fn encode(batch: &PackedBatch) -> Vec<u8> {
     let mut bytes = Vec::new();
     for words in input_words(batch) {
         bytes.extend_from_slice(&(words.len() as u64 * 4).to_le_bytes());
-        words.iter().for_each(|w| bytes.extend_from_slice(&w.to_le_bytes()));
+        words
+            .iter()
+            .for_each(|w| bytes.extend_from_slice(&w.to_le_bytes()));
     }
     bytes
 }
@@ -121,7 +146,11 @@ fn decode_buffers(mut bytes: &[u8]) -> Vec<Vec<u32>> {
     while !bytes.is_empty() {
         let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         let body = &bytes[8..8 + len];
-        bufs.push(body.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect());
+        bufs.push(
+            body.chunks_exact(4)
+                .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+        );
         bytes = &bytes[8 + len..];
     }
     bufs
@@ -143,7 +172,9 @@ fn compare(label: &str, inputs: &[EpochInput], chain: &[Option<&EpochOutput>]) -
                     if let Some(m) = c.first_difference(g) {
                         failures.push(what(format!("vs CPU: {m}")));
                     }
-                    if let Some(Some(m)) = chain.get(i).map(|w| w.and_then(|w| w.first_difference(g))) {
+                    if let Some(Some(m)) =
+                        chain.get(i).map(|w| w.and_then(|w| w.first_difference(g)))
+                    {
                         failures.push(what(format!("vs chain: {m}")));
                     }
                 }
@@ -157,7 +188,10 @@ fn compare(label: &str, inputs: &[EpochInput], chain: &[Option<&EpochOutput>]) -
 
 #[test]
 fn host_kernels_match_every_conformance_case() {
-    let cases: Vec<Case> = common::cases::conformance_cases().into_iter().map(|(_, c)| c).collect();
+    let cases: Vec<Case> = common::cases::conformance_cases()
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
     let inputs: Vec<EpochInput> = cases.iter().map(|c| c.input.clone()).collect();
     let chain: Vec<Option<&EpochOutput>> = cases.iter().map(|c| c.output.as_ref()).collect();
     let with_chain = chain.iter().filter(|c| c.is_some()).count();
@@ -168,7 +202,12 @@ fn host_kernels_match_every_conformance_case() {
         GRIDS.len(),
         failures.len()
     );
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// xorshift64*: a small seeded generator, so every run checks the same epochs.
@@ -219,7 +258,11 @@ fn rows(rng: &mut Rng, n: usize, dense: bool, values: &[u16]) -> SparseMatrix {
             }
             cols.into_iter()
                 .map(|c| {
-                    let v = if rng.chance(20) { rng.below(65536) as u16 } else { rng.pick(values) };
+                    let v = if rng.chance(20) {
+                        rng.below(65536) as u16
+                    } else {
+                        rng.pick(values)
+                    };
                     (c, v)
                 })
                 .collect()
@@ -245,13 +288,24 @@ fn epoch(rng: &mut Rng, n: usize, dense: bool) -> EpochInput {
     };
     let alpha_stake: Vec<u64> = (0..n).map(|_| stake(rng)).collect();
     let tao_stake: Vec<u64> = (0..n).map(|_| stake(rng)).collect();
-    let last_update: Vec<u64> =
-        (0..n).map(|_| current_block.saturating_sub(rng.below(10_000)) + rng.below(3)).collect();
-    let block_at_registration: Vec<u64> = (0..n).map(|_| current_block.saturating_sub(rng.below(20_000))).collect();
-    let commit_block: Vec<Option<u64>> =
-        (0..n).map(|_| rng.chance(40).then(|| current_block.saturating_sub(rng.below(20_000)))).collect();
+    let last_update: Vec<u64> = (0..n)
+        .map(|_| current_block.saturating_sub(rng.below(10_000)) + rng.below(3))
+        .collect();
+    let block_at_registration: Vec<u64> = (0..n)
+        .map(|_| current_block.saturating_sub(rng.below(20_000)))
+        .collect();
+    let commit_block: Vec<Option<u64>> = (0..n)
+        .map(|_| {
+            rng.chance(40)
+                .then(|| current_block.saturating_sub(rng.below(20_000)))
+        })
+        .collect();
     // Random draws for the scalar choices below.
-    let (r16, r64, lms) = (rng.below(65536) as u16, rng.next(), current_block.saturating_sub(rng.below(500)));
+    let (r16, r64, lms) = (
+        rng.below(65536) as u16,
+        rng.next(),
+        current_block.saturating_sub(rng.below(500)),
+    );
     let (bma, threshold) = (rng.below(1_000_001), rng.below(1 << 40));
     let owner = (n > 0 && rng.chance(60)).then(|| rng.below(n as u64) as u16);
     let weights = rows(rng, n, dense, &[0, 1, 100, 32768, 65535]);
@@ -319,7 +373,12 @@ fn host_kernels_match_cpu_on_generated_epochs() {
     let sizes = [0usize, 1, 1, 2, 3, 4, 5, 8, 16, 17, 33, 64, 100, 257];
     let mut batches: Vec<Vec<EpochInput>> = Vec::new();
     for b in 0..6 {
-        let mut batch: Vec<EpochInput> = (0..40).map(|_| { let n = rng.pick(&sizes); epoch(&mut rng, n, false) }).collect();
+        let mut batch: Vec<EpochInput> = (0..40)
+            .map(|_| {
+                let n = rng.pick(&sizes);
+                epoch(&mut rng, n, false)
+            })
+            .collect();
         // A stake sum that overflows I64F64 fails its epoch only.
         let mut overflow = epoch(&mut rng, 4, false);
         overflow.alpha_stake = vec![u64::MAX; 4];
@@ -362,7 +421,12 @@ fn host_kernels_match_cpu_on_generated_epochs() {
         GRIDS.len(),
         failures.len()
     );
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Original Yuma on 40,000 uids whose bond column 0 holds 65535 in every row: its raw
@@ -391,48 +455,85 @@ fn host_kernels_match_cpu_on_a_saturating_bond_column() {
     x.validator_permit = (0..n).map(|_| rng.chance(2)).collect();
     let weight_rows: Vec<Vec<(u16, u16)>> = (0..n)
         .map(|i| {
-            let mut cols: Vec<u16> = (0..4).map(|_| rng.below(n as u64 + 2) as u16).filter(|&c| c as usize != i).collect();
+            let mut cols: Vec<u16> = (0..4)
+                .map(|_| rng.below(n as u64 + 2) as u16)
+                .filter(|&c| c as usize != i)
+                .collect();
             cols.sort_unstable();
             cols.dedup();
-            cols.into_iter().map(|c| (c, rng.pick(&[1, 100, 65535]))).collect()
+            cols.into_iter()
+                .map(|c| (c, rng.pick(&[1, 100, 65535])))
+                .collect()
         })
         .collect();
     x.weights = SparseMatrix::from_rows(&weight_rows);
-    let bond_rows: Vec<Vec<(u16, u16)>> =
-        (0..n).map(|i| if i % 3 == 0 { vec![(1, 65535), (0, 65535)] } else { vec![(0, 65535)] }).collect();
+    let bond_rows: Vec<Vec<(u16, u16)>> = (0..n)
+        .map(|i| {
+            if i % 3 == 0 {
+                vec![(1, 65535), (0, 65535)]
+            } else {
+                vec![(0, 65535)]
+            }
+        })
+        .collect();
     x.bonds = SparseMatrix::from_rows(&bond_rows);
     let inputs = [x];
     let cpu = yuma::epoch::run_epoch(&inputs[0]).expect("valid epoch");
     let got = run_host(&inputs, 256, false, "saturating");
     match &got[0] {
-        Ok(g) => assert_eq!(cpu.first_difference(g), None, "host kernels differ from the CPU"),
+        Ok(g) => assert_eq!(
+            cpu.first_difference(g),
+            None,
+            "host kernels differ from the CPU"
+        ),
         Err(e) => panic!("host kernels rejected the epoch: {e}"),
     }
     let stored = cpu.bonds.to_rows().iter().filter(|r| !r.is_empty()).count();
-    eprintln!("cuda host: saturating bond column sum epoch (n = {n}, {stored} stored bond rows) matched");
+    eprintln!(
+        "cuda host: saturating bond column sum epoch (n = {n}, {stored} stored bond rows) matched"
+    );
 }
 
 /// Every `kernels/fixed.cuh` function on one operand record, as src/fixed.rs computes it,
 /// in the order `tests/cuda_host/fixed_driver.cpp` writes them.
 fn fixed_results(a: i64, b: i64, x: u64, wa: i128, wb: i128) -> Vec<(&'static str, i128)> {
     let mut r: Vec<(&'static str, i128)> = Vec::new();
-    fn opt<T>(r: &mut Vec<(&'static str, i128)>, name: &'static str, v: Option<T>, f: impl Fn(T) -> i128) {
+    fn opt<T>(
+        r: &mut Vec<(&'static str, i128)>,
+        name: &'static str,
+        v: Option<T>,
+        f: impl Fn(T) -> i128,
+    ) {
         r.push((name, v.is_some() as i128));
         r.push((name, v.map_or(0, f)));
     }
     let (fa, fb) = (I32F32(a), I32F32(b));
     let (p, q) = (I64F64(wa), I64F64(wb));
     r.push(("I32F32::from_u16", I32F32::from_u16(x as u16).0 as i128));
-    r.push(("I32F32::saturating_from_int", I32F32::saturating_from_int(b).0 as i128));
-    r.push(("I32F32::saturating_from_i64f64", I32F32::saturating_from_i64f64(p).0 as i128));
+    r.push((
+        "I32F32::saturating_from_int",
+        I32F32::saturating_from_int(b).0 as i128,
+    ));
+    r.push((
+        "I32F32::saturating_from_i64f64",
+        I32F32::saturating_from_i64f64(p).0 as i128,
+    ));
     r.push(("I32F32::saturating_add", fa.saturating_add(fb).0 as i128));
     r.push(("I32F32::saturating_sub", fa.saturating_sub(fb).0 as i128));
     r.push(("I32F32::wrapping_add", fa.wrapping_add(fb).0 as i128));
-    opt(&mut r, "I32F32::checked_add", fa.checked_add(fb), |v| v.0 as i128);
-    opt(&mut r, "I32F32::checked_neg", fa.checked_neg(), |v| v.0 as i128);
-    opt(&mut r, "I32F32::checked_mul", fa.checked_mul(fb), |v| v.0 as i128);
+    opt(&mut r, "I32F32::checked_add", fa.checked_add(fb), |v| {
+        v.0 as i128
+    });
+    opt(&mut r, "I32F32::checked_neg", fa.checked_neg(), |v| {
+        v.0 as i128
+    });
+    opt(&mut r, "I32F32::checked_mul", fa.checked_mul(fb), |v| {
+        v.0 as i128
+    });
     r.push(("I32F32::saturating_mul", fa.saturating_mul(fb).0 as i128));
-    opt(&mut r, "I32F32::checked_div", fa.checked_div(fb), |v| v.0 as i128);
+    opt(&mut r, "I32F32::checked_div", fa.checked_div(fb), |v| {
+        v.0 as i128
+    });
     r.push(("I32F32::saturating_div", fa.saturating_div(fb).0 as i128));
     r.push(("I32F32::safe_div", fa.safe_div(fb).0 as i128));
     r.push(("I32F32::saturating_to_u16", fa.saturating_to_u16() as i128));
@@ -440,15 +541,32 @@ fn fixed_results(a: i64, b: i64, x: u64, wa: i128, wb: i128) -> Vec<(&'static st
     r.push(("I32F32::max_of", fa.max_of(fb).0 as i128));
     r.push(("I32F32::min_of", fa.min_of(fb).0 as i128));
     let d = I32F32Divisor::new(fb);
-    opt(&mut r, "I32F32Divisor::checked_div", d.checked_div(fa), |v| v.0 as i128);
+    opt(
+        &mut r,
+        "I32F32Divisor::checked_div",
+        d.checked_div(fa),
+        |v| v.0 as i128,
+    );
     r.push(("I32F32Divisor::safe_div", d.safe_div(fa).0 as i128));
     r.push(("I32F32Divisor::divisor", d.divisor().0 as i128));
-    r.push(("u16_proportion_to_fixed", u16_proportion_to_fixed(x as u16).0 as i128));
-    r.push(("fixed_proportion_to_u16", fixed_proportion_to_u16(fa) as i128));
+    r.push((
+        "u16_proportion_to_fixed",
+        u16_proportion_to_fixed(x as u16).0 as i128,
+    ));
+    r.push((
+        "fixed_proportion_to_u16",
+        fixed_proportion_to_u16(fa) as i128,
+    ));
     opt(&mut r, "exp", exp(fa), |v| v.0 as i128);
     r.push(("exp_safe", exp_safe(fa).0 as i128));
-    r.push(("I64F64::saturating_from_u64", I64F64::saturating_from_u64(x).0));
-    r.push(("I64F64::saturating_from_u96f32", I64F64::saturating_from_u96f32(U96F32(wa as u128)).0));
+    r.push((
+        "I64F64::saturating_from_u64",
+        I64F64::saturating_from_u64(x).0,
+    ));
+    r.push((
+        "I64F64::saturating_from_u96f32",
+        I64F64::saturating_from_u96f32(U96F32(wa as u128)).0,
+    ));
     r.push(("I64F64::saturating_add", p.saturating_add(q).0));
     opt(&mut r, "I64F64::checked_add", p.checked_add(q), |v| v.0);
     r.push(("I64F64::saturating_mul", p.saturating_mul(q).0));
@@ -457,11 +575,25 @@ fn fixed_results(a: i64, b: i64, x: u64, wa: i128, wb: i128) -> Vec<(&'static st
     r.push(("I64F64::saturating_to_u64", p.saturating_to_u64() as i128));
     r.push(("I96F32::from_i32f32", I96F32::from_i32f32(fa).0));
     r.push(("I96F32::from_u64", I96F32::from_u64(x).0));
-    r.push(("I96F32::saturating_mul", I96F32(wa).saturating_mul(I96F32(wb)).0));
-    r.push(("I96F32::saturating_to_u64", I96F32(wa).saturating_to_u64() as i128));
+    r.push((
+        "I96F32::saturating_mul",
+        I96F32(wa).saturating_mul(I96F32(wb)).0,
+    ));
+    r.push((
+        "I96F32::saturating_to_u64",
+        I96F32(wa).saturating_to_u64() as i128,
+    ));
     r.push(("U96F32::from_u64", U96F32::from_u64(x).0 as i128));
-    opt(&mut r, "U96F32::checked_div", U96F32(wa as u128).checked_div(U96F32(wb as u128)), |v| v.0 as i128);
-    r.push(("U96F32::safe_div", U96F32(wa as u128).safe_div(U96F32(wb as u128)).0 as i128));
+    opt(
+        &mut r,
+        "U96F32::checked_div",
+        U96F32(wa as u128).checked_div(U96F32(wb as u128)),
+        |v| v.0 as i128,
+    );
+    r.push((
+        "U96F32::safe_div",
+        U96F32(wa as u128).safe_div(U96F32(wb as u128)).0 as i128,
+    ));
     r
 }
 
@@ -471,26 +603,70 @@ fn host_fixed_point_matches_src_fixed() {
     let mut rng = Rng(0x000F_17ED_C0DE);
     const ONE: i64 = 1 << 32;
     let edges64: [i64; 16] = [
-        0, 1, -1, ONE, -ONE, ONE / 2, i64::MAX, i64::MIN, i64::MAX - 1, i64::MIN + 1,
-        65535 * ONE, 20 * ONE, -20 * ONE, 21 * ONE, 3 * ONE + 7, -(1 << 62),
+        0,
+        1,
+        -1,
+        ONE,
+        -ONE,
+        ONE / 2,
+        i64::MAX,
+        i64::MIN,
+        i64::MAX - 1,
+        i64::MIN + 1,
+        65535 * ONE,
+        20 * ONE,
+        -20 * ONE,
+        21 * ONE,
+        3 * ONE + 7,
+        -(1 << 62),
     ];
-    let edges128: [i128; 10] =
-        [0, 1, -1, 1 << 64, -(1 << 64), i128::MAX, i128::MIN, 1 << 95, (1 << 95) - 1, u64::MAX as i128];
-    let edges_u64 = [0, 1, 65535, 65536, u64::MAX, i64::MAX as u64, 1 << 63, 1_000_000];
+    let edges128: [i128; 10] = [
+        0,
+        1,
+        -1,
+        1 << 64,
+        -(1 << 64),
+        i128::MAX,
+        i128::MIN,
+        1 << 95,
+        (1 << 95) - 1,
+        u64::MAX as i128,
+    ];
+    let edges_u64 = [
+        0,
+        1,
+        65535,
+        65536,
+        u64::MAX,
+        i64::MAX as u64,
+        1 << 63,
+        1_000_000,
+    ];
     let mut records: Vec<(i64, i64, u64, i128, i128)> = Vec::new();
     for (i, &a) in edges64.iter().enumerate() {
         for (j, &b) in edges64.iter().enumerate() {
             let k = i * edges64.len() + j;
-            let (wa, wb) = (edges128[k % edges128.len()], edges128[(k / edges128.len()) % edges128.len()]);
+            let (wa, wb) = (
+                edges128[k % edges128.len()],
+                edges128[(k / edges128.len()) % edges128.len()],
+            );
             records.push((a, b, edges_u64[k % edges_u64.len()], wa, wb));
         }
     }
     for _ in 0..20_000 {
         let i64s = |rng: &mut Rng| -> i64 {
-            if rng.chance(15) { rng.pick(&edges64) } else { (rng.next() as i64) >> rng.below(64) }
+            if rng.chance(15) {
+                rng.pick(&edges64)
+            } else {
+                (rng.next() as i64) >> rng.below(64)
+            }
         };
         let (a, b) = (i64s(&mut rng), i64s(&mut rng));
-        let x = if rng.chance(20) { rng.pick(&edges_u64) } else { rng.next() >> rng.below(64) };
+        let x = if rng.chance(20) {
+            rng.pick(&edges_u64)
+        } else {
+            rng.next() >> rng.below(64)
+        };
         let i128s = |rng: &mut Rng| -> i128 {
             if rng.chance(15) {
                 rng.pick(&edges128)
@@ -503,14 +679,26 @@ fn host_fixed_point_matches_src_fixed() {
     }
     let mut bytes = Vec::new();
     for &(a, b, x, wa, wb) in &records {
-        for w in [a as u64, b as u64, x, wa as u64, (wa >> 64) as u64, wb as u64, (wb >> 64) as u64] {
+        for w in [
+            a as u64,
+            b as u64,
+            x,
+            wa as u64,
+            (wa >> 64) as u64,
+            wb as u64,
+            (wb >> 64) as u64,
+        ] {
             bytes.extend_from_slice(&w.to_le_bytes());
         }
     }
     let dir = work_dir();
     let (input, output) = (dir.join("fixed.in"), dir.join("fixed.out"));
     std::fs::write(&input, bytes).expect("write operands");
-    let status = Command::new(&exe).arg(&input).arg(&output).status().expect("run fixed driver");
+    let status = Command::new(&exe)
+        .arg(&input)
+        .arg(&output)
+        .status()
+        .expect("run fixed driver");
     assert!(status.success(), "fixed driver failed");
     let got: Vec<i128> = std::fs::read(&output)
         .expect("read results")
@@ -522,15 +710,30 @@ fn host_fixed_point_matches_src_fixed() {
     let mut checked = 0;
     for &(a, b, x, wa, wb) in &records {
         for (name, want) in fixed_results(a, b, x, wa, wb) {
-            let g = *got.get(at).unwrap_or_else(|| panic!("fixed driver wrote too few results"));
+            let g = *got
+                .get(at)
+                .unwrap_or_else(|| panic!("fixed driver wrote too few results"));
             if g != want && failures.len() < 20 {
-                failures.push(format!("{name}(a = {a}, b = {b}, x = {x}, A = {wa}, B = {wb}): got {g}, want {want}"));
+                failures.push(format!(
+                    "{name}(a = {a}, b = {b}, x = {x}, A = {wa}, B = {wb}): got {g}, want {want}"
+                ));
             }
             at += 1;
             checked += 1;
         }
     }
-    assert_eq!(at, got.len(), "fixed driver wrote a different number of results");
-    eprintln!("cuda host: fixed.cuh vs src/fixed.rs: {} operand records, {checked} results compared", records.len());
-    assert!(failures.is_empty(), "fixed.cuh differs from src/fixed.rs:\n{}", failures.join("\n"));
+    assert_eq!(
+        at,
+        got.len(),
+        "fixed driver wrote a different number of results"
+    );
+    eprintln!(
+        "cuda host: fixed.cuh vs src/fixed.rs: {} operand records, {checked} results compared",
+        records.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "fixed.cuh differs from src/fixed.rs:\n{}",
+        failures.join("\n")
+    );
 }

@@ -29,10 +29,20 @@ fn cuda_kernels_compile_with_nvrtc() {
         assert!(c.cubin_bytes > 0, "{file}: no CUBIN for {ARCH}");
         assert!(c.log.is_empty(), "{file}: NVRTC warnings:\n{}", c.log);
         for name in names.iter() {
-            assert!(c.ptx.contains(&format!(".entry {name}(")), "{file}: kernel {name} missing from the PTX");
+            assert!(
+                c.ptx.contains(&format!(".entry {name}(")),
+                "{file}: kernel {name} missing from the PTX"
+            );
             kernels += 1;
         }
-        eprintln!("{file}: {} bytes of PTX, {} bytes of CUBIN", c.ptx.len(), c.cubin_bytes);
+        eprintln!(
+            "{file}: {} bytes of PTX, {} bytes of CUBIN",
+            c.ptx.len(),
+            c.cubin_bytes
+        );
     }
-    eprintln!("NVRTC {major}.{minor}: compiled {} files, {kernels} kernels for {ARCH}", compiled.len());
+    eprintln!(
+        "NVRTC {major}.{minor}: compiled {} files, {kernels} kernels for {ARCH}",
+        compiled.len()
+    );
 }

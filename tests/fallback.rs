@@ -14,7 +14,10 @@ impl Backend for BrokenDevice {
         "broken device".into()
     }
     fn run_batch(&self, _: &[EpochInput]) -> Result<Vec<EpochResult>, BackendError> {
-        Err(BackendError::Device { backend: "test", reason: "device lost".into() })
+        Err(BackendError::Device {
+            backend: "test",
+            reason: "device lost".into(),
+        })
     }
 }
 
@@ -27,13 +30,28 @@ fn device_failure_is_an_error_without_fallback() {
 
 #[test]
 fn fallback_reruns_the_batch_on_the_cpu() {
-    let inputs: Vec<_> = (0..6).map(|s| realistic(48, 8, [Variant::Yuma3Liquid, Variant::Yuma3, Variant::Original][s as usize % 3], s)).collect();
-    let got = CpuFallback::new(Box::new(BrokenDevice)).run_batch(&inputs).unwrap();
+    let inputs: Vec<_> = (0..6)
+        .map(|s| {
+            realistic(
+                48,
+                8,
+                [Variant::Yuma3Liquid, Variant::Yuma3, Variant::Original][s as usize % 3],
+                s,
+            )
+        })
+        .collect();
+    let got = CpuFallback::new(Box::new(BrokenDevice))
+        .run_batch(&inputs)
+        .unwrap();
     let want = CpuBackend::new().run_batch(&inputs).unwrap();
     assert_eq!(got.len(), inputs.len());
     for (g, w) in got.iter().zip(&want) {
         let (g, w) = (g.as_ref().unwrap(), w.as_ref().unwrap());
         assert_eq!(w.first_difference(g), None);
     }
-    assert!(CpuFallback::new(Box::new(BrokenDevice)).describe().contains("CPU fallback"));
+    assert!(
+        CpuFallback::new(Box::new(BrokenDevice))
+            .describe()
+            .contains("CPU fallback")
+    );
 }

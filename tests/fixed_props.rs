@@ -725,14 +725,20 @@ fn i32f32_arithmetic() {
         |r| {
             let (a, b) = near_quotient_i64(r, &e);
             // Mostly the epoch's case: non-negative numerators over positive divisors.
-            if r.coin() { (a.wrapping_abs().max(0), b.wrapping_abs().max(1)) } else { (a, b) }
+            if r.coin() {
+                (a.wrapping_abs().max(0), b.wrapping_abs().max(1))
+            } else {
+                (a, b)
+            }
         },
         all2,
         |a, b| {
             same(
                 op,
                 || f(a, b),
-                I32F32Divisor::new(I32F32(b)).checked_div(I32F32(a)).map(|q| q.0),
+                I32F32Divisor::new(I32F32(b))
+                    .checked_div(I32F32(a))
+                    .map(|q| q.0),
                 u32f(a).checked_div(u32f(b)).map(|q| q.to_bits()),
             )
         },
@@ -1097,10 +1103,20 @@ fn exp_safe_lanes() {
         |r| (exp_input(r, &e), exp_input(r, &e)),
         all2,
         |a, b| {
-            let lanes = [I32F32(a), I32F32(b), I32F32(b.wrapping_neg()), I32F32(a ^ 1)];
+            let lanes = [
+                I32F32(a),
+                I32F32(b),
+                I32F32(b.wrapping_neg()),
+                I32F32(a ^ 1),
+            ];
             let ours = fixed::exp_safe_lanes(lanes);
             for (l, x) in lanes.iter().enumerate() {
-                same(op, || format!("lanes={lanes:x?} lane {l}"), ours[l].0, upstream_exp_safe(u32f(x.0)).to_bits());
+                same(
+                    op,
+                    || format!("lanes={lanes:x?} lane {l}"),
+                    ours[l].0,
+                    upstream_exp_safe(u32f(x.0)).to_bits(),
+                );
             }
         },
     );

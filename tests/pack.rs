@@ -29,5 +29,9 @@ fn packed_outputs_round_trip() {
         let want = c.output.as_ref().unwrap();
         assert_eq!(want.first_difference(got), None, "case {}", c.name);
     }
-    eprintln!("round-tripped {} epochs, {} uids", back.len(), batch.total_uids());
+    eprintln!(
+        "round-tripped {} epochs, {} uids",
+        back.len(),
+        batch.total_uids()
+    );
 }

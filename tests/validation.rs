@@ -45,32 +45,69 @@ fn valid_base_runs() {
     let input: EpochInput = decode(&base().to_string()).unwrap();
     let out = run_epoch(&input).unwrap();
     assert_eq!(out.incentive.len(), 3);
-    assert!(out.incentive[1] > 0, "uid 1 is the only miner rated: {:?}", out.incentive);
+    assert!(
+        out.incentive[1] > 0,
+        "uid 1 is the only miner rated: {:?}",
+        out.incentive
+    );
 }
 
 #[test]
 fn errors_name_the_field() {
     let cases: Vec<(Value, &str)> = vec![
-        (with("alpha_stake", json!(["1", "2"])), "`alpha_stake` has length 2, expected n = 3"),
-        (with("validator_permit", json!([true])), "`validator_permit` has length 1"),
+        (
+            with("alpha_stake", json!(["1", "2"])),
+            "`alpha_stake` has length 2, expected n = 3",
+        ),
+        (
+            with("validator_permit", json!([true])),
+            "`validator_permit` has length 1",
+        ),
         (with("weights", json!([[], []])), "`weights` has length 2"),
-        (with("commit_block", json!([null])), "`commit_block` has length 1"),
-        (with("owner_uid", json!(3)), "`owner_uid` is 3, not below n = 3"),
-        (with("bonds_moving_average", json!(1000001)), "`bonds_moving_average` is 1000001"),
-        (with("weights", json!([[[1, 5], [1, 6]], [], []])), "`weights` row of uid 0 holds column uid 1 twice"),
-        (with("bonds", json!([[], [], [[0, 1], [2, 2], [0, 3]]])), "`bonds` row of uid 2 holds column uid 0 twice"),
+        (
+            with("commit_block", json!([null])),
+            "`commit_block` has length 1",
+        ),
+        (
+            with("owner_uid", json!(3)),
+            "`owner_uid` is 3, not below n = 3",
+        ),
+        (
+            with("bonds_moving_average", json!(1000001)),
+            "`bonds_moving_average` is 1000001",
+        ),
+        (
+            with("weights", json!([[[1, 5], [1, 6]], [], []])),
+            "`weights` row of uid 0 holds column uid 1 twice",
+        ),
+        (
+            with("bonds", json!([[], [], [[0, 1], [2, 2], [0, 3]]])),
+            "`bonds` row of uid 2 holds column uid 0 twice",
+        ),
         (with("n", json!(70000)), "`n`"),
         (with("kappa", json!(-1)), "`kappa`"),
         (with("alpha_stake", json!(["1", "x", "2"])), "alpha_stake"),
         (with("emission", json!("12.5")), "emission"),
-        (with("weights", json!([[[70000, 1]], [], []])), "weights[0][0]"),
+        (
+            with("weights", json!([[[70000, 1]], [], []])),
+            "weights[0][0]",
+        ),
         (with("weights", json!([[[1]], [], []])), "weights[0][0]"),
         (with("tempo", json!("soon")), "`tempo`"),
-        (with("alpha_stake", json!(["9223372036854775807", "9223372036854775807", "1"])), "total stake sum overflows I64F64 at uid 1"),
+        (
+            with(
+                "alpha_stake",
+                json!(["9223372036854775807", "9223372036854775807", "1"]),
+            ),
+            "total stake sum overflows I64F64 at uid 1",
+        ),
     ];
     for (v, want) in cases {
         let got = reject(&v);
-        assert!(got.contains(want), "expected an error containing {want:?}, got {got:?}");
+        assert!(
+            got.contains(want),
+            "expected an error containing {want:?}, got {got:?}"
+        );
     }
     let mut extra = base();
     extra["surprise"] = json!(1);
@@ -80,7 +117,10 @@ fn errors_name_the_field() {
 #[test]
 fn chain_accepted_oddities_are_not_errors() {
     // Unsorted rows, explicit zeros and column uids >= n are what the chain stores.
-    let v = with("weights", json!([[[2, 0], [1, 65535], [7, 4]], [], [[65535, 1], [1, 65535]]]));
+    let v = with(
+        "weights",
+        json!([[[2, 0], [1, 65535], [7, 4]], [], [[65535, 1], [1, 65535]]]),
+    );
     let v = {
         let mut v = v;
         v["bonds"] = json!([[[9, 100], [1, 1000]], [], [[3, 5]]]);
@@ -88,13 +128,20 @@ fn chain_accepted_oddities_are_not_errors() {
     };
     let input: EpochInput = decode(&v.to_string()).unwrap();
     let out = run_epoch(&input).unwrap();
-    assert!(out.bonds.cols.iter().all(|&c| c < 3), "no bond column >= n is emitted");
+    assert!(
+        out.bonds.cols.iter().all(|&c| c < 3),
+        "no bond column >= n is emitted"
+    );
 }
 
 #[test]
 fn mutated_inputs_never_panic() {
     // Splice random bytes into a real case and truncate it: every result is Ok or Err.
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/cases/n16-oob-uids-y3-la.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/conformance/cases/n16-oob-uids-y3-la.json"
+    ))
+    .unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
     let input = v["input"].to_string();
     let bytes = input.as_bytes();
@@ -115,7 +162,9 @@ fn mutated_inputs_never_panic() {
         if next() % 5 == 0 {
             m.truncate((next() % m.len() as u64) as usize);
         }
-        let Ok(s) = String::from_utf8(m) else { continue };
+        let Ok(s) = String::from_utf8(m) else {
+            continue;
+        };
         let r: Result<EpochInput, InputError> = decode(&s);
         match r.map(|i| run_epoch(&i)) {
             Ok(Ok(_)) => accepted += 1,

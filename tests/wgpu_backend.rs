@@ -23,7 +23,11 @@ fn backend() -> Option<WgpuBackend> {
         }
         Err(e) => {
             // Written past the test harness's capture, so the skip shows even on success.
-            let _ = writeln!(std::io::stderr(), "SKIPPED: no wgpu adapter ({e}); adapters seen: {:?}", adapters());
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: no wgpu adapter ({e}); adapters seen: {:?}",
+                adapters()
+            );
             assert!(
                 std::env::var("YUMA_ALLOW_NO_WGPU").as_deref() == Ok("1"),
                 "no wgpu adapter: install Mesa lavapipe (mesa-vulkan-drivers) or set YUMA_ALLOW_NO_WGPU=1"
@@ -54,8 +58,18 @@ fn wgpu_matches_every_conformance_case() {
             }
         }
     }
-    eprintln!("wgpu: checked {} conformance cases, {} failed", cases.len(), failures.len());
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    eprintln!(
+        "wgpu: checked {} conformance cases, {} failed",
+        cases.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 /// Runs `inputs` on both backends and compares every field.
@@ -76,10 +90,20 @@ fn compare(b: &WgpuBackend, inputs: &[EpochInput], what: &str) -> usize {
                 }
             }
             (Err(c), Err(g)) => assert_eq!(c.to_string(), g.to_string(), "{what} #{k}"),
-            _ => failures.push(format!("{what} #{k}: cpu {:?} vs wgpu {:?}", c.is_ok(), g.is_ok())),
+            _ => failures.push(format!(
+                "{what} #{k}: cpu {:?} vs wgpu {:?}",
+                c.is_ok(),
+                g.is_ok()
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} of {} epochs differ:\n{}", failures.len(), inputs.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} epochs differ:\n{}",
+        failures.len(),
+        inputs.len(),
+        failures.join("\n")
+    );
     inputs.len()
 }
 
@@ -111,7 +135,13 @@ fn wgpu_matches_cpu_on_dense_1024_subnets() {
     let inputs: Vec<EpochInput> = [(true, true), (true, false), (false, false)]
         .iter()
         .map(|&(yuma3, liquid_alpha)| {
-            let shape = Shape { n: 1024, density: 100, yuma3, liquid_alpha, bonds_penalty: rng.pick(&[0, 65_535, 30_000]) };
+            let shape = Shape {
+                n: 1024,
+                density: 100,
+                yuma3,
+                liquid_alpha,
+                bonds_penalty: rng.pick(&[0, 65_535, 30_000]),
+            };
             epochgen::epoch(&mut rng, shape)
         })
         .collect();
@@ -127,7 +157,13 @@ fn wgpu_matches_cpu_on_edge_epochs() {
     for &(yuma3, liquid_alpha) in &[(true, true), (true, false), (false, false), (false, true)] {
         for bonds_penalty in [0, 65_535, 12_345] {
             for n in [0u16, 1, 2, 5] {
-                let shape = Shape { n, density: 100, yuma3, liquid_alpha, bonds_penalty };
+                let shape = Shape {
+                    n,
+                    density: 100,
+                    yuma3,
+                    liquid_alpha,
+                    bonds_penalty,
+                };
                 let mut x = epochgen::epoch(&mut rng, shape);
                 if n > 0 && rng.chance(50) {
                     // Owner self-weight: the only diagonal entry the chain keeps.
@@ -155,7 +191,14 @@ fn stake_edge(rng: &mut Rng, n: u16, variant: u32) -> EpochInput {
     let shape = epochgen::shape(rng, n, 50);
     let mut x = epochgen::epoch(rng, shape);
     let n = n as usize;
-    let near_2_63 = [(1 << 63) - 1, 1 << 63, (1 << 63) + 1, u64::MAX, (1 << 63) - (1 << 20), 1 << 62];
+    let near_2_63 = [
+        (1 << 63) - 1,
+        1 << 63,
+        (1 << 63) + 1,
+        u64::MAX,
+        (1 << 63) - (1 << 20),
+        1 << 62,
+    ];
     match variant {
         0 => x.tao_weight = 0,
         1 => x.tao_weight = u64::MAX,
@@ -181,7 +224,9 @@ fn stake_edge(rng: &mut Rng, n: u16, variant: u32) -> EpochInput {
         }
         // Every stake near 2^63: the checked sum overflows from the second uid on.
         5 => {
-            x.alpha_stake.iter_mut().for_each(|s| *s = rng.pick(&near_2_63));
+            x.alpha_stake
+                .iter_mut()
+                .for_each(|s| *s = rng.pick(&near_2_63));
             x.stake_threshold = 0;
         }
         // The threshold at, just above and just below one uid's total (fractions included).
@@ -189,7 +234,9 @@ fn stake_edge(rng: &mut Rng, n: u16, variant: u32) -> EpochInput {
             if n > 0 {
                 let j = rng.below(n as u64) as usize;
                 let total = stake::compute(&x).expect("no overflow").total[j].saturating_to_u64();
-                x.stake_threshold = total.saturating_add(rng.pick(&[0, 1])).saturating_sub(rng.pick(&[0, 1]));
+                x.stake_threshold = total
+                    .saturating_add(rng.pick(&[0, 1]))
+                    .saturating_sub(rng.pick(&[0, 1]));
             }
         }
         // The owner below the threshold (and maybe with no stake at all) keeps its stake.
@@ -208,10 +255,19 @@ fn stake_edge(rng: &mut Rng, n: u16, variant: u32) -> EpochInput {
         8 => {
             let levels = [0, 5_000_000_000, 5_000_000_000, 7_000_000_000];
             let all_equal = rng.chance(40);
-            x.alpha_stake = (0..n).map(|_| if all_equal { 5_000_000_000 } else { rng.pick(&levels) }).collect();
+            x.alpha_stake = (0..n)
+                .map(|_| {
+                    if all_equal {
+                        5_000_000_000
+                    } else {
+                        rng.pick(&levels)
+                    }
+                })
+                .collect();
             x.tao_stake = vec![0; n];
             x.stake_threshold = 0;
-            x.max_allowed_validators = rng.pick(&[0, 1, n / 2, n.saturating_sub(1), n, n + 1]) as u16;
+            x.max_allowed_validators =
+                rng.pick(&[0, 1, n / 2, n.saturating_sub(1), n, n + 1]) as u16;
             if rng.chance(50) {
                 x.owner_uid = None;
             }
@@ -237,7 +293,10 @@ fn wgpu_matches_cpu_on_stake_edges() {
             }
         }
     }
-    let overflows = yuma::epoch::run_batch(&inputs).iter().filter(|r| r.is_err()).count();
+    let overflows = yuma::epoch::run_batch(&inputs)
+        .iter()
+        .filter(|r| r.is_err())
+        .count();
     assert!(overflows > 0, "the batch must hold stake-overflow epochs");
     let compared = compare(&b, &inputs, "stake edge");
     eprintln!("wgpu vs cpu: compared {compared} stake-edge epochs ({overflows} stake overflows)");
@@ -268,7 +327,10 @@ fn wgpu_stake_overflow_fails_only_its_epoch() {
     let got = b.run_batch(&inputs).expect("wgpu batch");
     match &got[2] {
         Err(InputError::StakeOverflow { uid }) => assert_eq!(*uid, 4),
-        other => panic!("expected a stake overflow at uid 4, got {:?}", other.as_ref().map(|_| "an output")),
+        other => panic!(
+            "expected a stake overflow at uid 4, got {:?}",
+            other.as_ref().map(|_| "an output")
+        ),
     }
     assert!(matches!(got[5], Err(InputError::Owner { .. })));
     let ok = got.iter().filter(|r| r.is_ok()).count();
@@ -285,10 +347,18 @@ fn wgpu_matches_cpu_on_ranks_across_blocks() {
         .iter()
         .map(|&n| {
             let yuma3 = rng.chance(50);
-            let shape = Shape { n, density: 0, yuma3, liquid_alpha: false, bonds_penalty: 0 };
+            let shape = Shape {
+                n,
+                density: 0,
+                yuma3,
+                liquid_alpha: false,
+                bonds_penalty: 0,
+            };
             let mut x = epochgen::epoch(&mut rng, shape);
             // Few stake levels, so ties span blocks.
-            x.alpha_stake = (0..n).map(|_| rng.pick(&[0, 1_000_000_000, 2_000_000_000, 3_000_000_000])).collect();
+            x.alpha_stake = (0..n)
+                .map(|_| rng.pick(&[0, 1_000_000_000, 2_000_000_000, 3_000_000_000]))
+                .collect();
             x.tao_stake = vec![0; n as usize];
             x.stake_threshold = 0;
             x.max_allowed_validators = rng.pick(&[64, 1_000, 2_100]);
@@ -306,7 +376,10 @@ fn adapters_lists_the_backend_adapter() {
     eprintln!("adapters: {listed:?}");
     assert!(!listed.is_empty());
     let name = b.describe();
-    assert!(listed.iter().any(|a| name.contains(a.as_str())), "{name} not among {listed:?}");
+    assert!(
+        listed.iter().any(|a| name.contains(a.as_str())),
+        "{name} not among {listed:?}"
+    );
 }
 
 /// Past what the adapter can do in one invocation (Mesa lavapipe caps loop iterations and
@@ -316,7 +389,13 @@ fn adapters_lists_the_backend_adapter() {
 fn wgpu_fails_loudly_rather_than_wrongly_on_a_dense_1200_subnet() {
     let Some(b) = backend() else { return };
     let mut rng = Rng::new(7);
-    let shape = Shape { n: 1200, density: 100, yuma3: true, liquid_alpha: true, bonds_penalty: 0 };
+    let shape = Shape {
+        n: 1200,
+        density: 100,
+        yuma3: true,
+        liquid_alpha: true,
+        bonds_penalty: 0,
+    };
     let x = epochgen::epoch(&mut rng, shape);
     match b.run_batch(std::slice::from_ref(&x)) {
         Ok(mut got) => {
@@ -327,7 +406,10 @@ fn wgpu_fails_loudly_rather_than_wrongly_on_a_dense_1200_subnet() {
         }
         Err(e @ yuma::backend::BackendError::Device { .. }) => {
             eprintln!("dense 1200: refused on {}: {e}", b.describe());
-            assert!(b.is_software(), "only a software adapter may refuse this epoch: {e}");
+            assert!(
+                b.is_software(),
+                "only a software adapter may refuse this epoch: {e}"
+            );
         }
         Err(e) => panic!("unexpected error: {e}"),
     }

@@ -14,7 +14,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg,
+};
 use cudarc::nvrtc::{Ptx, result as nvrtc, sys as nvrtc_sys};
 
 use crate::backend::pack::{PackedBatch, PackedOutput, U64Words, pack, unpack};
@@ -32,9 +34,20 @@ pub const STEPS: [(&str, &str, &[&str]); 5] = [
     (
         "stake.cu",
         include_str!("../../kernels/stake.cu"),
-        &["stake_total", "stake_sum", "stake_normalize", "stake_permits", "stake_active_sum", "stake_active_normalize"],
+        &[
+            "stake_total",
+            "stake_sum",
+            "stake_normalize",
+            "stake_permits",
+            "stake_active_sum",
+            "stake_active_normalize",
+        ],
     ),
-    ("weights.cu", include_str!("../../kernels/weights.cu"), &["weights_mask"]),
+    (
+        "weights.cu",
+        include_str!("../../kernels/weights.cu"),
+        &["weights_mask"],
+    ),
     (
         "consensus.cu",
         include_str!("../../kernels/consensus.cu"),
@@ -63,12 +76,19 @@ pub const STEPS: [(&str, &str, &[&str]); 5] = [
             "bonds_finish",
         ],
     ),
-    ("emission.cu", include_str!("../../kernels/emission.cu"), &["emission_sum", "emission_split"]),
+    (
+        "emission.cu",
+        include_str!("../../kernels/emission.cu"),
+        &["emission_sum", "emission_split"],
+    ),
 ];
 
 /// Every kernel name in launch order.
 pub fn kernel_order() -> Vec<&'static str> {
-    STEPS.iter().flat_map(|(_, _, k)| k.iter().copied()).collect()
+    STEPS
+        .iter()
+        .flat_map(|(_, _, k)| k.iter().copied())
+        .collect()
 }
 
 /// Threads per block (one block per epoch).
@@ -79,7 +99,9 @@ const EP_SLOTS: usize = 10;
 /// A kernel file with its headers inlined: NVRTC compiles one string, without a file system.
 pub fn kernel_source(file_source: &str) -> String {
     let fixed = FIXED_CUH.replace("#pragma once", "");
-    let batch = BATCH_CUH.replace("#pragma once", "").replace("#include \"fixed.cuh\"", &fixed);
+    let batch = BATCH_CUH
+        .replace("#pragma once", "")
+        .replace("#include \"fixed.cuh\"", &fixed);
     file_source.replace("#include \"batch.cuh\"", &batch)
 }
 
@@ -104,7 +126,8 @@ pub fn nvrtc_available() -> Result<(), String> {
     PRELOAD
         .get_or_init(|| {
             if let Some(path) = std::env::var_os("YUMA_NVRTC_LIB") {
-                preload_global(&path).map_err(|e| format!("YUMA_NVRTC_LIB={}: {e}", path.to_string_lossy()))?;
+                preload_global(&path)
+                    .map_err(|e| format!("YUMA_NVRTC_LIB={}: {e}", path.to_string_lossy()))?;
             }
             // SAFETY: only probes whether the library can be opened.
             if unsafe { nvrtc_sys::is_culib_present() } {
@@ -122,7 +145,8 @@ fn preload_global(path: &std::ffi::OsStr) -> Result<(), String> {
     use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
     // SAFETY: NVRTC's initialisers have no preconditions; the handle is kept for the
     // process's lifetime so cudarc's later lookup by soname finds this copy.
-    let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_GLOBAL) }.map_err(|e| e.to_string())?;
+    let lib =
+        unsafe { Library::open(Some(path), RTLD_NOW | RTLD_GLOBAL) }.map_err(|e| e.to_string())?;
     std::mem::forget(lib);
     Ok(())
 }
@@ -141,14 +165,19 @@ pub fn nvrtc_version() -> Result<(i32, i32), String> {
     nvrtc_available()?;
     let (mut major, mut minor) = (0, 0);
     // SAFETY: plain out-parameters.
-    unsafe { nvrtc_sys::nvrtcVersion(&mut major, &mut minor) }.result().map_err(|e| format!("{e:?}"))?;
+    unsafe { nvrtc_sys::nvrtcVersion(&mut major, &mut minor) }
+        .result()
+        .map_err(|e| format!("{e:?}"))?;
     Ok((major, minor))
 }
 
 /// Compiles every kernel file for `arch` (e.g. `sm_90`); an error carries NVRTC's log.
 pub fn compile_all(arch: &str) -> Result<Vec<Compiled>, String> {
     nvrtc_available()?;
-    STEPS.iter().map(|&(file, src, _)| compile_one(file, &kernel_source(src), arch)).collect()
+    STEPS
+        .iter()
+        .map(|&(file, src, _)| compile_one(file, &kernel_source(src), arch))
+        .collect()
 }
 
 /// Compiles one source with NVRTC, returning its PTX and the size of its CUBIN.
@@ -156,20 +185,35 @@ fn compile_one(file: &'static str, source: &str, arch: &str) -> Result<Compiled,
     let src = std::ffi::CString::new(source).map_err(|_| format!("{file}: NUL in source"))?;
     let name = std::ffi::CString::new(file).map_err(|_| format!("{file}: NUL in name"))?;
     let prog = nvrtc::create_program(&src, Some(&name)).map_err(|e| format!("{file}: {e:?}"))?;
-    let options = [format!("--gpu-architecture={arch}"), "--std=c++17".into(), "--device-int128".into()];
+    let options = [
+        format!("--gpu-architecture={arch}"),
+        "--std=c++17".into(),
+        "--device-int128".into(),
+    ];
     // SAFETY: `prog` is live until the destroy below; `src` and `name` outlive it.
     let outcome = unsafe {
         match nvrtc::compile_program(prog, &options) {
             Err(e) => {
-                let log = nvrtc::get_program_log(prog).map(|l| c_chars_to_string(&l)).unwrap_or_default();
+                let log = nvrtc::get_program_log(prog)
+                    .map(|l| c_chars_to_string(&l))
+                    .unwrap_or_default();
                 Err(format!("{file}: NVRTC {e:?} for {arch}:\n{log}"))
             }
             Ok(()) => {
                 let ptx = nvrtc::get_ptx(prog).map_err(|e| format!("{file}: {e:?}"))?;
                 let mut cubin_bytes = 0usize;
-                nvrtc_sys::nvrtcGetCUBINSize(prog, &mut cubin_bytes).result().map_err(|e| format!("{file}: {e:?}"))?;
-                let log = nvrtc::get_program_log(prog).map(|l| c_chars_to_string(&l)).unwrap_or_default();
-                Ok(Compiled { file, ptx: c_chars_to_string(&ptx), cubin_bytes, log: log.trim().to_string() })
+                nvrtc_sys::nvrtcGetCUBINSize(prog, &mut cubin_bytes)
+                    .result()
+                    .map_err(|e| format!("{file}: {e:?}"))?;
+                let log = nvrtc::get_program_log(prog)
+                    .map(|l| c_chars_to_string(&l))
+                    .unwrap_or_default();
+                Ok(Compiled {
+                    file,
+                    ptx: c_chars_to_string(&ptx),
+                    cubin_bytes,
+                    log: log.trim().to_string(),
+                })
             }
         }
     };
@@ -180,7 +224,11 @@ fn compile_one(file: &'static str, source: &str, arch: &str) -> Result<Compiled,
 
 /// A NUL-terminated C string buffer as text.
 fn c_chars_to_string(chars: &[std::ffi::c_char]) -> String {
-    let bytes: Vec<u8> = chars.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = chars
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -198,8 +246,12 @@ pub fn prepare(inputs: &[EpochInput]) -> Prepared {
     let batch = if checks.iter().all(Result::is_ok) {
         pack(inputs)
     } else {
-        let valid: Vec<EpochInput> =
-            inputs.iter().zip(&checks).filter(|(_, c)| c.is_ok()).map(|(x, _)| x.clone()).collect();
+        let valid: Vec<EpochInput> = inputs
+            .iter()
+            .zip(&checks)
+            .filter(|(_, c)| c.is_ok())
+            .map(|(x, _)| x.clone())
+            .collect();
         pack(&valid)
     };
     let mut next = 0;
@@ -243,40 +295,45 @@ pub fn output_words(b: &PackedBatch) -> [usize; 15] {
 
 /// Sizes in bytes of the zeroed scratch buffers in `Buffers` order.
 fn scratch_bytes(b: &PackedBatch) -> [usize; 32] {
-    let (e, u, w, c) = (b.headers.len(), b.total_uids(), b.w_cols.len(), b.bond_capacity());
+    let (e, u, w, c) = (
+        b.headers.len(),
+        b.total_uids(),
+        b.w_cols.len(),
+        b.bond_capacity(),
+    );
     [
-        16 * u,            // filtered
-        16 * e,            // ep_wide
-        8 * EP_SLOTS * e,  // ep_scalar
-        8 * u,             // stake_fx
-        4 * u,             // permit
-        8 * u,             // active_stake
-        8 * u,             // use_stake
-        8 * u,             // consensus_fx
-        8 * u,             // incentive_fx
-        8 * u,             // dividend_fx
-        4 * u,             // col_count
-        4 * u,             // col_fill
-        16 * u,            // colsum_a
-        16 * u,            // colsum_b
-        16 * u,            // colsum_c
-        8 * u,             // colmax
-        8 * w,             // wm_val
-        4 * w,             // wm_keep
-        8 * w,             // clip_val
-        4 * w,             // clip_keep
-        8 * w,             // cell_val
-        4 * w,             // cell_row
-        4 * c,             // wfb_col
-        8 * c,             // wfb_val
-        4 * u,             // wfb_len
-        4 * c,             // old_col
-        8 * c,             // old_val
-        4 * c,             // old_vis
-        4 * u,             // old_len
-        4 * c,             // ema_col
-        8 * c,             // ema_val
-        4 * u,             // ema_len
+        16 * u,           // filtered
+        16 * e,           // ep_wide
+        8 * EP_SLOTS * e, // ep_scalar
+        8 * u,            // stake_fx
+        4 * u,            // permit
+        8 * u,            // active_stake
+        8 * u,            // use_stake
+        8 * u,            // consensus_fx
+        8 * u,            // incentive_fx
+        8 * u,            // dividend_fx
+        4 * u,            // col_count
+        4 * u,            // col_fill
+        16 * u,           // colsum_a
+        16 * u,           // colsum_b
+        16 * u,           // colsum_c
+        8 * u,            // colmax
+        8 * w,            // wm_val
+        4 * w,            // wm_keep
+        8 * w,            // clip_val
+        4 * w,            // clip_keep
+        8 * w,            // cell_val
+        4 * w,            // cell_row
+        4 * c,            // wfb_col
+        8 * c,            // wfb_val
+        4 * u,            // wfb_len
+        4 * c,            // old_col
+        8 * c,            // old_val
+        4 * c,            // old_vis
+        4 * u,            // old_len
+        4 * c,            // ema_col
+        8 * c,            // ema_val
+        4 * u,            // ema_len
     ]
 }
 
@@ -286,7 +343,8 @@ pub fn output_from_words(mut bufs: Vec<Vec<u32>>) -> (PackedOutput, Vec<u32>) {
     let status = bufs.pop().unwrap_or_default();
     let mut it = bufs.into_iter();
     let mut next = || it.next().unwrap_or_default();
-    let pairs = |v: Vec<u32>| -> Vec<U64Words> { v.chunks_exact(2).map(|p| [p[0], p[1]]).collect() };
+    let pairs =
+        |v: Vec<u32>| -> Vec<U64Words> { v.chunks_exact(2).map(|p| [p[0], p[1]]).collect() };
     let out = PackedOutput {
         active: next(),
         stake: pairs(next()),
@@ -317,7 +375,9 @@ pub fn finish(prepared: Prepared, out: &PackedOutput, status: &[u32]) -> Vec<Epo
             let e = slot?;
             match status.get(e).copied().unwrap_or(0) {
                 0 => Ok(outputs[e].take().expect("each epoch is unpacked once")),
-                s => Err(InputError::StakeOverflow { uid: s as usize - 1 }),
+                s => Err(InputError::StakeOverflow {
+                    uid: s as usize - 1,
+                }),
             }
         })
         .collect()
@@ -336,16 +396,24 @@ pub struct CudaBackend {
 
 impl std::fmt::Debug for CudaBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CudaBackend").field("device", &self.device).finish()
+        f.debug_struct("CudaBackend")
+            .field("device", &self.device)
+            .finish()
     }
 }
 
 fn unavailable(reason: impl Into<String>) -> BackendError {
-    BackendError::Unavailable { backend: "cuda", reason: reason.into() }
+    BackendError::Unavailable {
+        backend: "cuda",
+        reason: reason.into(),
+    }
 }
 
 fn device_error(reason: impl std::fmt::Debug) -> BackendError {
-    BackendError::Device { backend: "cuda", reason: format!("{reason:?}") }
+    BackendError::Device {
+        backend: "cuda",
+        reason: format!("{reason:?}"),
+    }
 }
 
 impl CudaBackend {
@@ -360,10 +428,15 @@ impl CudaBackend {
         // Last resort: cudarc panics when the installed driver lacks a symbol its bindings
         // expect (a driver older than CUDA 12); that is "unavailable" too, not a crash.
         let ctx = std::panic::catch_unwind(|| CudaContext::new(0))
-            .map_err(|_| unavailable("the NVIDIA driver is too old for CUDA 12 (missing driver API symbols)"))?
+            .map_err(|_| {
+                unavailable("the NVIDIA driver is too old for CUDA 12 (missing driver API symbols)")
+            })?
             .map_err(|e| unavailable(format!("no usable device: {e:?}")))?;
         let device = ctx.name().unwrap_or_else(|_| "unknown device".into());
-        let cc = |a| ctx.attribute(a).map_err(|e| unavailable(format!("device attribute: {e:?}")));
+        let cc = |a| {
+            ctx.attribute(a)
+                .map_err(|e| unavailable(format!("device attribute: {e:?}")))
+        };
         use cudarc::driver::sys::CUdevice_attribute as A;
         let arch = format!(
             "sm_{}{}",
@@ -379,12 +452,18 @@ impl CudaBackend {
             .map_err(|e| unavailable(format!("kernel compilation failed: {e}")))?;
         let mut functions = Vec::new();
         for ((_, _, names), c) in STEPS.iter().zip(&compiled) {
-            let module = ctx.load_module(Ptx::from_src(c.ptx.clone())).map_err(device_error)?;
+            let module = ctx
+                .load_module(Ptx::from_src(c.ptx.clone()))
+                .map_err(device_error)?;
             for name in names.iter() {
                 functions.push(module.load_function(name).map_err(device_error)?);
             }
         }
-        Ok(Self { stream: ctx.default_stream(), functions, device: format!("{device} ({arch})") })
+        Ok(Self {
+            stream: ctx.default_stream(),
+            functions,
+            device: format!("{device} ({arch})"),
+        })
     }
 
     /// Uploads, launches every kernel and downloads one packed batch.
@@ -392,16 +471,27 @@ impl CudaBackend {
         let s = &self.stream;
         // Zero-length allocations are avoided: every buffer holds at least one word.
         let upload = |words: &[u32]| -> Result<CudaSlice<u32>, BackendError> {
-            if words.is_empty() { s.alloc_zeros::<u32>(1) } else { s.clone_htod(words) }.map_err(device_error)
+            if words.is_empty() {
+                s.alloc_zeros::<u32>(1)
+            } else {
+                s.clone_htod(words)
+            }
+            .map_err(device_error)
         };
-        let inputs: Vec<CudaSlice<u32>> = input_words(batch).iter().map(|w| upload(w)).collect::<Result<_, _>>()?;
+        let inputs: Vec<CudaSlice<u32>> = input_words(batch)
+            .iter()
+            .map(|w| upload(w))
+            .collect::<Result<_, _>>()?;
         let outputs: Vec<CudaSlice<u32>> = output_words(batch)
             .iter()
             .map(|&n| s.alloc_zeros::<u32>(n.max(1)).map_err(device_error))
             .collect::<Result<_, _>>()?;
         let scratch: Vec<CudaSlice<u128>> = scratch_bytes(batch)
             .iter()
-            .map(|&n| s.alloc_zeros::<u128>(n.div_ceil(16).max(1)).map_err(device_error))
+            .map(|&n| {
+                s.alloc_zeros::<u128>(n.div_ceil(16).max(1))
+                    .map_err(device_error)
+            })
             .collect::<Result<_, _>>()?;
         {
             let mut ptrs = [0u64; 61];

@@ -17,7 +17,10 @@ pub struct CpuFallback {
 impl CpuFallback {
     /// `primary`, with batches it fails on its device retried on the CPU.
     pub fn new(primary: Box<dyn Backend>) -> Self {
-        Self { primary, cpu: CpuBackend::new() }
+        Self {
+            primary,
+            cpu: CpuBackend::new(),
+        }
     }
 }
 

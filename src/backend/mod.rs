@@ -62,7 +62,11 @@ pub trait Backend: Send + Sync {
 /// the CPU instead of failing it.
 pub fn open_with(kind: BackendKind, cpu_fallback: bool) -> Result<Box<dyn Backend>, BackendError> {
     let b = open(kind)?;
-    Ok(if cpu_fallback && kind != BackendKind::Cpu { Box::new(fallback::CpuFallback::new(b)) } else { b })
+    Ok(if cpu_fallback && kind != BackendKind::Cpu {
+        Box::new(fallback::CpuFallback::new(b))
+    } else {
+        b
+    })
 }
 
 /// Opens the backend `kind` names (`Auto` falls back down the list).
@@ -101,7 +105,11 @@ pub fn available() -> Vec<String> {
             }
         })
         .collect();
-    lines.extend(wgpu::adapters().into_iter().map(|a| format!("      wgpu adapter: {a}")));
+    lines.extend(
+        wgpu::adapters()
+            .into_iter()
+            .map(|a| format!("      wgpu adapter: {a}")),
+    );
     lines.push("      features: wgpu kernels use u32-limb fixed point (no SHADER_INT64 needed); CUDA kernels compile at run time with NVRTC".into());
     lines
 }

@@ -209,15 +209,16 @@ impl PackedOutput {
 pub fn pack(inputs: &[EpochInput]) -> PackedBatch {
     let mut b = PackedBatch::default();
     let mut cap = 0u32;
-    let push_rows = |offsets: &mut Vec<u32>, cols: &mut Vec<u32>, vals: &mut Vec<u32>, m: &SparseMatrix| {
-        for i in 0..m.rows() {
+    let push_rows =
+        |offsets: &mut Vec<u32>, cols: &mut Vec<u32>, vals: &mut Vec<u32>, m: &SparseMatrix| {
+            for i in 0..m.rows() {
+                offsets.push(cols.len() as u32);
+                let (c, v) = m.row(i);
+                cols.extend(c.iter().map(|&x| x as u32));
+                vals.extend(v.iter().map(|&x| x as u32));
+            }
             offsets.push(cols.len() as u32);
-            let (c, v) = m.row(i);
-            cols.extend(c.iter().map(|&x| x as u32));
-            vals.extend(v.iter().map(|&x| x as u32));
-        }
-        offsets.push(cols.len() as u32);
-    };
+        };
     for (e, x) in inputs.iter().enumerate() {
         let uid_base = b.validator_permit.len() as u32;
         let mut flags = 0;
@@ -254,12 +255,17 @@ pub fn pack(inputs: &[EpochInput]) -> PackedBatch {
             tao_weight: words(x.tao_weight),
             emission: words(x.emission),
         });
-        b.alpha_stake.extend(x.alpha_stake.iter().map(|&v| words(v)));
+        b.alpha_stake
+            .extend(x.alpha_stake.iter().map(|&v| words(v)));
         b.tao_stake.extend(x.tao_stake.iter().map(|&v| words(v)));
-        b.last_update.extend(x.last_update.iter().map(|&v| words(v)));
-        b.block_at_registration.extend(x.block_at_registration.iter().map(|&v| words(v)));
-        b.commit_block.extend(x.commit_block.iter().map(|&v| words(v.unwrap_or(u64::MAX))));
-        b.validator_permit.extend(x.validator_permit.iter().map(|&p| p as u32));
+        b.last_update
+            .extend(x.last_update.iter().map(|&v| words(v)));
+        b.block_at_registration
+            .extend(x.block_at_registration.iter().map(|&v| words(v)));
+        b.commit_block
+            .extend(x.commit_block.iter().map(|&v| words(v.unwrap_or(u64::MAX))));
+        b.validator_permit
+            .extend(x.validator_permit.iter().map(|&p| p as u32));
         push_rows(&mut b.w_offsets, &mut b.w_cols, &mut b.w_vals, &x.weights);
         push_rows(&mut b.b_offsets, &mut b.b_cols, &mut b.b_vals, &x.bonds);
         for i in 0..x.n as usize {
@@ -280,13 +286,16 @@ pub fn unpack(batch: &PackedBatch, out: &PackedOutput) -> Vec<EpochOutput> {
             let (ub, rb, n) = (h.uid_base as usize, h.row_base as usize, h.n as usize);
             let r = ub..ub + n;
             let u16s = |v: &[u32]| -> Vec<u16> { v[r.clone()].iter().map(|&x| x as u16).collect() };
-            let u64s = |v: &[U64Words]| -> Vec<u64> { v[r.clone()].iter().map(|&x| join(x)).collect() };
+            let u64s =
+                |v: &[U64Words]| -> Vec<u64> { v[r.clone()].iter().map(|&x| join(x)).collect() };
             let bools = |v: &[u32]| -> Vec<bool> { v[r.clone()].iter().map(|&x| x != 0).collect() };
             let rows: Vec<Vec<(u16, u16)>> = (0..n)
                 .map(|i| {
                     let at = batch.ob_offsets[rb + i] as usize;
                     let len = out.bond_len[ub + i] as usize;
-                    (at..at + len).map(|k| (out.bond_cols[k] as u16, out.bond_vals[k] as u16)).collect()
+                    (at..at + len)
+                        .map(|k| (out.bond_cols[k] as u16, out.bond_vals[k] as u16))
+                        .collect()
                 })
                 .collect();
             EpochOutput {

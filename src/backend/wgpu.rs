@@ -223,7 +223,12 @@ const RANK_BLOCK: u64 = 2048;
 
 /// Word counts of one chunk's buffers: (uw, ww, bw, acc).
 fn buffer_words(e: u64, u: u64, nw: u64, nb: u64, nob: u64) -> [u64; 4] {
-    [(HDR_WORDS + ES_WORDS + 1) as u64 * e + 51 * u + 3 * (u + e), 16 * nw, 6 * nb + 11 * nob, 11 * u + 1]
+    [
+        (HDR_WORDS + ES_WORDS + 1) as u64 * e + 51 * u + 3 * (u + e),
+        16 * nw,
+        6 * nb + 11 * nob,
+        11 * u + 1,
+    ]
 }
 
 /// Bump allocator of sections in one word buffer.
@@ -241,7 +246,13 @@ impl Sections {
 fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     let (e, u) = (b.headers.len(), b.total_uids());
     let (nw, nb, nob) = (b.w_cols.len(), b.b_cols.len(), b.bond_capacity());
-    let mut p = Params { n_epochs: e as u32, n_uids: u as u32, n_entries: nw as u32, canary: 2, ..Params::default() };
+    let mut p = Params {
+        n_epochs: e as u32,
+        n_uids: u as u32,
+        n_entries: nw as u32,
+        canary: 2,
+        ..Params::default()
+    };
     let mut s = Sections(0);
     p.hdr = s.take(HDR_WORDS * e);
     p.estate = s.take(ES_WORDS * e);
@@ -357,11 +368,17 @@ pub struct WgpuBackend {
 }
 
 fn device_err(reason: impl std::fmt::Display) -> BackendError {
-    BackendError::Device { backend: NAME, reason: reason.to_string() }
+    BackendError::Device {
+        backend: NAME,
+        reason: reason.to_string(),
+    }
 }
 
 fn unavailable(reason: impl std::fmt::Display) -> BackendError {
-    BackendError::Unavailable { backend: NAME, reason: reason.to_string() }
+    BackendError::Unavailable {
+        backend: NAME,
+        reason: reason.to_string(),
+    }
 }
 
 /// Preference among adapters: hardware first, software (CPU) last.
@@ -380,8 +397,15 @@ fn instance() -> wgpu::Instance {
 }
 
 fn describe_info(info: &wgpu::AdapterInfo) -> String {
-    let kind = if info.device_type == wgpu::DeviceType::Cpu { "software" } else { "hardware" };
-    format!("{} ({:?}, {:?}, {kind})", info.name, info.backend, info.device_type)
+    let kind = if info.device_type == wgpu::DeviceType::Cpu {
+        "software"
+    } else {
+        "hardware"
+    };
+    format!(
+        "{} ({:?}, {:?}, {kind})",
+        info.name, info.backend, info.device_type
+    )
 }
 
 /// Every adapter wgpu finds here, described as `name (backend, type, hardware|software)`.
@@ -400,7 +424,11 @@ impl WgpuBackend {
         found.retain(|a| allow_software || a.get_info().device_type != wgpu::DeviceType::Cpu);
         found.sort_by_key(|a| rank(a.get_info().device_type));
         let adapter = found.into_iter().next().ok_or_else(|| {
-            unavailable(if allow_software { "no wgpu adapter found" } else { "no hardware wgpu adapter found" })
+            unavailable(if allow_software {
+                "no wgpu adapter found"
+            } else {
+                "no hardware wgpu adapter found"
+            })
         })?;
         let info = adapter.get_info();
         let limits = adapter.limits();
@@ -415,11 +443,15 @@ impl WgpuBackend {
         let f = fault.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             warn!("wgpu error: {e}");
-            f.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| e.to_string());
+            f.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(|| e.to_string());
         }));
         let f = fault.clone();
         device.set_device_lost_callback(move |reason, msg| {
-            f.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
+            f.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
         });
 
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -470,7 +502,11 @@ impl WgpuBackend {
             .collect();
         let mut pipelines = Vec::new();
         for &(step, entry) in &KERNELS {
-            let module = &modules.iter().find(|(s, _)| *s == step).expect("every step has a module").1;
+            let module = &modules
+                .iter()
+                .find(|(s, _)| *s == step)
+                .expect("every step has a module")
+                .1;
             let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
                 layout: Some(&pipeline_layout),
@@ -482,10 +518,21 @@ impl WgpuBackend {
             pipelines.push((entry, pipeline));
         }
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(unavailable(format!("kernels do not compile on {}: {e}", info.name)));
+            return Err(unavailable(format!(
+                "kernels do not compile on {}: {e}",
+                info.name
+            )));
         }
         debug!("wgpu backend on {}", describe_info(&info));
-        Ok(Self { device, queue, info, limits, layout, pipelines, fault })
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits,
+            layout,
+            pipelines,
+            fault,
+        })
     }
 
     /// Whether the adapter is a software (CPU) implementation such as lavapipe.
@@ -494,17 +541,32 @@ impl WgpuBackend {
     }
 
     fn pipeline(&self, entry: &str) -> &wgpu::ComputePipeline {
-        &self.pipelines.iter().find(|(e, _)| *e == entry).expect("every kernel has a pipeline").1
+        &self
+            .pipelines
+            .iter()
+            .find(|(e, _)| *e == entry)
+            .expect("every kernel has a pipeline")
+            .1
     }
 
     /// Whether a chunk of these totals, its largest epoch of `max_n` uids, fits the
     /// adapter's limits.
     fn fits(&self, e: u64, u: u64, nw: u64, nb: u64, nob: u64, max_n: u64) -> bool {
-        let max_binding = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        let max_binding = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
         let ranks = u * max_n.div_ceil(RANK_BLOCK);
-        let groups = u.max(e).max(nw).max(nob).max(ranks).div_ceil(WORKGROUP as u64);
+        let groups = u
+            .max(e)
+            .max(nw)
+            .max(nob)
+            .max(ranks)
+            .div_ceil(WORKGROUP as u64);
         let per_dim = self.limits.max_compute_workgroups_per_dimension as u64;
-        buffer_words(e, u, nw, nb, nob).iter().all(|&w| w * 4 <= max_binding && w < u32::MAX as u64)
+        buffer_words(e, u, nw, nb, nob)
+            .iter()
+            .all(|&w| w * 4 <= max_binding && w < u32::MAX as u64)
             && groups <= per_dim * per_dim
     }
 
@@ -516,7 +578,14 @@ impl WgpuBackend {
             let (nw, nb) = (x.weights.nnz() as u64, x.bonds.nnz() as u64);
             let add = [1, x.n as u64, nw, nb, nw + nb];
             let next: Vec<u64> = t.iter().zip(add).map(|(a, b)| a + b).collect();
-            if self.fits(next[0], next[1], next[2], next[3], next[4], max_n.max(add[1])) {
+            if self.fits(
+                next[0],
+                next[1],
+                next[2],
+                next[3],
+                next[4],
+                max_n.max(add[1]),
+            ) {
                 t.copy_from_slice(&next);
                 max_n = max_n.max(add[1]);
                 continue;
@@ -526,7 +595,9 @@ impl WgpuBackend {
                     "epoch of n = {} with {nw} weights and {nb} bonds exceeds the adapter's limits \
                      ({} bytes per storage binding)",
                     x.n,
-                    self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+                    self.limits
+                        .max_storage_buffer_binding_size
+                        .min(self.limits.max_buffer_size)
                 )));
             }
             out.push(start..i);
@@ -550,11 +621,17 @@ impl WgpuBackend {
         let mut uw = vec![0u32; sizes[0]];
         let mut ww = vec![0u32; sizes[1]];
         let mut bw = vec![0u32; sizes[2]];
-        let put = |dst: &mut [u32], at: u32, src: &[u32]| dst[at as usize..at as usize + src.len()].copy_from_slice(src);
+        let put = |dst: &mut [u32], at: u32, src: &[u32]| {
+            dst[at as usize..at as usize + src.len()].copy_from_slice(src)
+        };
         let flat = |v: &[U64Words]| -> Vec<u32> { bytemuck::cast_slice(v).to_vec() };
         put(&mut uw, p.hdr, bytemuck::cast_slice(&batch.headers));
-        let uid_epoch: Vec<u32> =
-            batch.headers.iter().enumerate().flat_map(|(i, h)| std::iter::repeat_n(i as u32, h.n as usize)).collect();
+        let uid_epoch: Vec<u32> = batch
+            .headers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, h)| std::iter::repeat_n(i as u32, h.n as usize))
+            .collect();
         put(&mut uw, p.uid_epoch, &uid_epoch);
         put(&mut uw, p.lu, &flat(&batch.last_update));
         put(&mut uw, p.reg, &flat(&batch.block_at_registration));
@@ -582,11 +659,14 @@ impl WgpuBackend {
             // wgpu rejects empty bindings: pad to one word.
             let pad = [0u32];
             let data = if data.is_empty() { &pad[..] } else { data };
-            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::cast_slice(data),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            })
+            self.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: bytemuck::cast_slice(data),
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                })
         };
         let uw_buf = storage("uw", &uw);
         let ww_buf = storage("ww", &ww);
@@ -594,24 +674,45 @@ impl WgpuBackend {
         let acc_buf = storage("acc", &vec![0u32; sizes[3]]);
         let bind = |params: Params| {
             use wgpu::util::DeviceExt;
-            let ubuf = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::bytes_of(&params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
+            let ubuf = self
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("params"),
+                    contents: bytemuck::bytes_of(&params),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
             self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("yuma batch"),
                 layout: &self.layout,
                 entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: uw_buf.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: ww_buf.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 2, resource: bw_buf.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 3, resource: acc_buf.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 4, resource: ubuf.as_entire_binding() },
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: uw_buf.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: ww_buf.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: bw_buf.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: acc_buf.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 4,
+                        resource: ubuf.as_entire_binding(),
+                    },
                 ],
             })
         };
-        let (nw, nb, nob) = (batch.w_cols.len(), batch.b_cols.len(), batch.bond_capacity());
+        let (nw, nb, nob) = (
+            batch.w_cols.len(),
+            batch.b_cols.len(),
+            batch.bond_capacity(),
+        );
         let mat = |(off, len, cols, vals, buf, count, row), mode| Params {
             m_off: off,
             m_len: len,
@@ -623,42 +724,68 @@ impl WgpuBackend {
             mode,
             ..p
         };
-        let old = (p.b_off, p.old_len, p.old_cols, p.old_vals, BUF_B, nb, p.b_row);
-        let wfb = (p.w_off, p.wfb_len, p.wfb_cols, p.wfb_vals, BUF_W, nw, p.w_row);
-        let ema = (p.ob_off, p.ema_len, p.ema_cols, p.ema_vals, BUF_B, nob, p.ob_row);
-        let norm = (p.ob_off, p.ema_len, p.ema_cols, p.norm_vals, BUF_B, nob, p.ob_row);
+        let old = (
+            p.b_off, p.old_len, p.old_cols, p.old_vals, BUF_B, nb, p.b_row,
+        );
+        let wfb = (
+            p.w_off, p.wfb_len, p.wfb_cols, p.wfb_vals, BUF_W, nw, p.w_row,
+        );
+        let ema = (
+            p.ob_off, p.ema_len, p.ema_cols, p.ema_vals, BUF_B, nob, p.ob_row,
+        );
+        let norm = (
+            p.ob_off,
+            p.ema_len,
+            p.ema_cols,
+            p.norm_vals,
+            BUF_B,
+            nob,
+            p.ob_row,
+        );
         let base = bind(p);
         let old_orig = bind(mat(old, MODE_ORIGINAL));
         let wfb_orig = bind(mat(wfb, MODE_ORIGINAL));
         let ema_orig = bind(mat(ema, MODE_ORIGINAL));
         let norm_y3 = bind(mat(norm, MODE_YUMA3));
 
-        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("epoch") });
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("epoch"),
+            });
         let groups_of = |x: usize| (x as u32).div_ceil(WORKGROUP);
         let per_dim = self.limits.max_compute_workgroups_per_dimension.max(1);
         let (uid_groups, epoch_groups, entry_groups) = (groups_of(u), groups_of(e), groups_of(nw));
         let max_n = batch.headers.iter().map(|h| h.n as u64).max().unwrap_or(0);
         let rank_groups = groups_of(u * max_n.div_ceil(RANK_BLOCK) as usize);
         // One pass per dispatch: each step reads what the one before wrote.
-        let run = |enc: &mut wgpu::CommandEncoder, entry: &str, group: &wgpu::BindGroup, per: Per| {
-            let groups = match per {
-                Per::Uid => uid_groups,
-                Per::UidBlock => rank_groups,
-                Per::Epoch => epoch_groups,
-                Per::Entry => entry_groups,
-                Per::Bond => groups_of(nb),
-                Per::OutBond => groups_of(nob),
+        let run =
+            |enc: &mut wgpu::CommandEncoder, entry: &str, group: &wgpu::BindGroup, per: Per| {
+                let groups = match per {
+                    Per::Uid => uid_groups,
+                    Per::UidBlock => rank_groups,
+                    Per::Epoch => epoch_groups,
+                    Per::Entry => entry_groups,
+                    Per::Bond => groups_of(nb),
+                    Per::OutBond => groups_of(nob),
+                };
+                if groups == 0 {
+                    return;
+                }
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(entry),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(self.pipeline(entry));
+                pass.set_bind_group(0, group, &[]);
+                // Wider than one dimension allows: spread over y (`flat_id` in pack.wgsl).
+                let (x, y) = if groups <= per_dim {
+                    (groups, 1)
+                } else {
+                    (per_dim, groups.div_ceil(per_dim))
+                };
+                pass.dispatch_workgroups(x, y, 1);
             };
-            if groups == 0 {
-                return;
-            }
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
-            pass.set_pipeline(self.pipeline(entry));
-            pass.set_bind_group(0, group, &[]);
-            // Wider than one dimension allows: spread over y (`flat_id` in pack.wgsl).
-            let (x, y) = if groups <= per_dim { (groups, 1) } else { (per_dim, groups.div_ceil(per_dim)) };
-            pass.dispatch_workgroups(x, y, 1);
-        };
         let csum = (p.a_csum as u64 * 4, 3 * u as u64 * 4);
         let clear_csum = |enc: &mut wgpu::CommandEncoder| {
             if csum.1 > 0 {
@@ -713,8 +840,14 @@ impl WgpuBackend {
         run(&mut enc, "emission_sum", &base, Per::Epoch);
         run(&mut enc, "emission", &base, Per::Uid);
 
-        let out_u = (p.out_cons as u64 * 4, (sizes[0] as u64 - p.out_cons as u64) * 4);
-        let out_b = (p.out_bcols as u64 * 4, (sizes[2] as u64 - p.out_bcols as u64) * 4);
+        let out_u = (
+            p.out_cons as u64 * 4,
+            (sizes[0] as u64 - p.out_cons as u64) * 4,
+        );
+        let out_b = (
+            p.out_bcols as u64 * 4,
+            (sizes[2] as u64 - p.out_bcols as u64) * 4,
+        );
         let staging = |size: u64| {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback"),
@@ -755,7 +888,12 @@ impl WgpuBackend {
             let at = (base - p.out_cons) as usize;
             &got_u[at..at + len]
         };
-        let pairs = |base: u32| -> Vec<U64Words> { sect(base, 2 * u).chunks_exact(2).map(|w| [w[0], w[1]]).collect() };
+        let pairs = |base: u32| -> Vec<U64Words> {
+            sect(base, 2 * u)
+                .chunks_exact(2)
+                .map(|w| [w[0], w[1]])
+                .collect()
+        };
         out.consensus = sect(p.out_cons, u).to_vec();
         out.incentive = sect(p.out_inc, u).to_vec();
         out.dividend = sect(p.out_div, u).to_vec();
@@ -777,7 +915,9 @@ impl WgpuBackend {
             .zip(fail)
             .map(|(out, &f)| match f {
                 0 => Ok(out),
-                f => Err(InputError::StakeOverflow { uid: f as usize - 1 }),
+                f => Err(InputError::StakeOverflow {
+                    uid: f as usize - 1,
+                }),
             })
             .collect())
     }
@@ -791,7 +931,9 @@ impl WgpuBackend {
         buf.slice(..len).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(device_err)?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(device_err)?;
         rx.recv().map_err(device_err)?.map_err(device_err)?;
         let view = buf.slice(..len).get_mapped_range().map_err(device_err)?;
         let words = bytemuck::cast_slice(&view).to_vec();

@@ -56,8 +56,9 @@ fn time_batch(b: &dyn Backend, inputs: &[EpochInput], repeats: usize) -> anyhow:
 
 /// Runs `yuma bench`.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
-    let inputs: Vec<EpochInput> =
-        (0..args.subnets as u64).map(|s| realistic(args.n, args.validators, args.variant, s)).collect();
+    let inputs: Vec<EpochInput> = (0..args.subnets as u64)
+        .map(|s| realistic(args.n, args.validators, args.variant, s))
+        .collect();
     let chosen = backend::open_with(args.backend, args.cpu_fallback)?;
     let cpu = CpuBackend::new();
     let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
@@ -70,10 +71,33 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let t_chosen = time_batch(chosen.as_ref(), &inputs, args.repeats)?;
     let t_all = time_batch(&cpu, &inputs, args.repeats)?;
     let t_one = one_thread.install(|| time_batch(&cpu, &inputs, args.repeats))?;
-    println!("{:<44} {:>12.0} epochs/s  ({:.3} ms per batch)", chosen.describe(), rate(t_chosen), t_chosen.as_secs_f64() * 1e3);
-    println!("{:<44} {:>12.0} epochs/s  ({:.3} ms per batch)", cpu.describe(), rate(t_all), t_all.as_secs_f64() * 1e3);
-    println!("{:<44} {:>12.0} epochs/s  ({:.3} ms per batch)", "cpu (1 thread)", rate(t_one), t_one.as_secs_f64() * 1e3);
-    println!("ratio {} / cpu (all threads): {:.2}x", chosen.describe(), t_all.as_secs_f64() / t_chosen.as_secs_f64());
-    println!("ratio {} / cpu (1 thread):    {:.2}x", chosen.describe(), t_one.as_secs_f64() / t_chosen.as_secs_f64());
+    println!(
+        "{:<44} {:>12.0} epochs/s  ({:.3} ms per batch)",
+        chosen.describe(),
+        rate(t_chosen),
+        t_chosen.as_secs_f64() * 1e3
+    );
+    println!(
+        "{:<44} {:>12.0} epochs/s  ({:.3} ms per batch)",
+        cpu.describe(),
+        rate(t_all),
+        t_all.as_secs_f64() * 1e3
+    );
+    println!(
+        "{:<44} {:>12.0} epochs/s  ({:.3} ms per batch)",
+        "cpu (1 thread)",
+        rate(t_one),
+        t_one.as_secs_f64() * 1e3
+    );
+    println!(
+        "ratio {} / cpu (all threads): {:.2}x",
+        chosen.describe(),
+        t_all.as_secs_f64() / t_chosen.as_secs_f64()
+    );
+    println!(
+        "ratio {} / cpu (1 thread):    {:.2}x",
+        chosen.describe(),
+        t_one.as_secs_f64() / t_chosen.as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -37,12 +37,19 @@ pub struct Args {
 fn read_inputs(text: &str) -> anyhow::Result<(Vec<EpochInput>, bool)> {
     let value: Value = serde_json::from_str(text).context("input is not valid JSON")?;
     let one = |v: &Value, at: &str| -> anyhow::Result<EpochInput> {
-        let v = v.get("input").filter(|_| v.get("format").is_some()).unwrap_or(v);
+        let v = v
+            .get("input")
+            .filter(|_| v.get("format").is_some())
+            .unwrap_or(v);
         decode(&v.to_string()).with_context(|| format!("in {at}"))
     };
     match &value {
         Value::Array(items) => {
-            let inputs = items.iter().enumerate().map(|(i, v)| one(v, &format!("element {i}"))).collect::<Result<_, _>>()?;
+            let inputs = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| one(v, &format!("element {i}")))
+                .collect::<Result<_, _>>()?;
             Ok((inputs, true))
         }
         Value::Object(_) => Ok((vec![one(&value, "the document")?], false)),
@@ -54,7 +61,8 @@ fn read_inputs(text: &str) -> anyhow::Result<(Vec<EpochInput>, bool)> {
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let (inputs, many) = match &args.input {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             read_inputs(&text).with_context(|| format!("reading {}", path.display()))?
         }
         None => (vec![default_example()], false),
@@ -72,23 +80,44 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         print_summary(&inputs[0], &outputs[0], elapsed, &backend.describe());
         return Ok(ExitCode::SUCCESS);
     }
-    let json = if many { serde_json::to_string_pretty(&outputs)? } else { serde_json::to_string_pretty(&outputs[0])? };
+    let json = if many {
+        serde_json::to_string_pretty(&outputs)?
+    } else {
+        serde_json::to_string_pretty(&outputs[0])?
+    };
     match &args.output {
-        Some(path) => std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => std::fs::write(path, json + "\n")
+            .with_context(|| format!("writing {}", path.display()))?,
         None => println!("{json}"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// A short human summary of one epoch.
-fn print_summary(input: &EpochInput, out: &EpochOutput, elapsed: std::time::Duration, backend: &str) {
+fn print_summary(
+    input: &EpochInput,
+    out: &EpochOutput,
+    elapsed: std::time::Duration,
+    backend: &str,
+) {
     let validators = out.new_validator_permit.iter().filter(|&&p| p).count();
     let nnz = input.weights.nnz();
-    println!("Built-in example subnet: n = {}, {validators} validator permits, {nnz} weights", input.n);
+    println!(
+        "Built-in example subnet: n = {}, {validators} validator permits, {nnz} weights",
+        input.n
+    );
     println!(
         "  variant: {}{}, kappa {}, bonds_penalty {}, emission {} rao",
-        if input.yuma3 { "Yuma3" } else { "original Yuma" },
-        if input.yuma3 && input.liquid_alpha { " + liquid alpha" } else { "" },
+        if input.yuma3 {
+            "Yuma3"
+        } else {
+            "original Yuma"
+        },
+        if input.yuma3 && input.liquid_alpha {
+            " + liquid alpha"
+        } else {
+            ""
+        },
         input.kappa,
         input.bonds_penalty,
         input.emission
@@ -98,12 +127,18 @@ fn print_summary(input: &EpochInput, out: &EpochOutput, elapsed: std::time::Dura
         idx.sort_by_key(|&i| (std::cmp::Reverse(v[i]), i));
         println!("  top {what}:");
         for &i in idx.iter().take(5) {
-            println!("    uid {i:>5}  {:>5}/65535  emission {} rao", v[i], out.emission[i]);
+            println!(
+                "    uid {i:>5}  {:>5}/65535  emission {} rao",
+                v[i], out.emission[i]
+            );
         }
     };
     top(&out.incentive, "incentive (miners)");
     top(&out.dividend, "dividends (validators)");
     let total: u128 = out.emission.iter().map(|&e| e as u128).sum();
     println!("  total emission distributed: {total} rao");
-    println!("  computed on {backend} in {:.3} ms", elapsed.as_secs_f64() * 1e3);
+    println!(
+        "  computed on {backend} in {:.3} ms",
+        elapsed.as_secs_f64() * 1e3
+    );
 }

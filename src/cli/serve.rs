@@ -159,7 +159,8 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         #[cfg(feature = "tls")]
         tls: tls_config(&args)?,
     };
-    let backend: Arc<dyn backend::Backend> = Arc::from(backend::open_with(args.backend, args.cpu_fallback)?);
+    let backend: Arc<dyn backend::Backend> =
+        Arc::from(backend::open_with(args.backend, args.cpu_fallback)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -28,15 +28,26 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut cases: Vec<(String, Option<Case>, String)> = Vec::new();
     for path in &files {
-        let name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| decode::<Case>(&t).map_err(|e| e.to_string())) {
-            Ok(case) if case.output.is_none() => cases.push((name, None, "case has no expected output".into())),
+        let name = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| decode::<Case>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(case) if case.output.is_none() => {
+                cases.push((name, None, "case has no expected output".into()))
+            }
             Ok(case) => cases.push((name, Some(case), String::new())),
             Err(e) => cases.push((name, None, e)),
         }
     }
     let backend = backend::open_with(args.backend, args.cpu_fallback)?;
-    let inputs: Vec<_> = cases.iter().filter_map(|(_, c, _)| c.as_ref().map(|c| c.input.clone())).collect();
+    let inputs: Vec<_> = cases
+        .iter()
+        .filter_map(|(_, c, _)| c.as_ref().map(|c| c.input.clone()))
+        .collect();
     let mut results = backend.run_batch(&inputs)?.into_iter();
 
     let (mut pass, mut fail) = (0, 0);
@@ -44,7 +55,11 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         let verdict = match case {
             None => Err(err.clone()),
             Some(case) => match results.next() {
-                Some(Ok(got)) => match case.output.as_ref().and_then(|want| want.first_difference(&got)) {
+                Some(Ok(got)) => match case
+                    .output
+                    .as_ref()
+                    .and_then(|want| want.first_difference(&got))
+                {
                     None => Ok(()),
                     Some(m) => Err(m.to_string()),
                 },
@@ -65,5 +80,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!("backend: {}", backend.describe());
     println!("verify: {pass} passed, {fail} failed");
-    Ok(if fail == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if fail == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -51,8 +51,11 @@ pub fn weights_for_bonds<'a>(weights: &'a Csr, clipped: &'a Csr, ratio: I32F32) 
 pub fn read_bonds(input: &EpochInput, proportion: bool) -> Csr {
     let n = input.n as usize;
     let lms = input.last_mechanism_step_block;
-    let last_tempo =
-        if lms == 0 { input.current_block.saturating_sub(input.tempo as u64) } else { lms.saturating_add(1) };
+    let last_tempo = if lms == 0 {
+        input.current_block.saturating_sub(input.tempo as u64)
+    } else {
+        lms.saturating_add(1)
+    };
     let reg = &input.block_at_registration;
     let mut out = Csr::with_capacity(n, input.bonds.nnz());
     for i in 0..n {
@@ -60,7 +63,14 @@ pub fn read_bonds(input: &EpochInput, proportion: bool) -> Csr {
             // A column uid >= n has no registration block: the chain reads it as 0.
             let registered = reg.get(j as usize).copied().unwrap_or(0);
             if last_tempo > registered {
-                out.push(j, if proportion { u16_proportion_to_fixed(b) } else { I32F32::from_u16(b) });
+                out.push(
+                    j,
+                    if proportion {
+                        u16_proportion_to_fixed(b)
+                    } else {
+                        I32F32::from_u16(b)
+                    },
+                );
             }
         }
         out.end_row();
@@ -70,7 +80,8 @@ pub fn read_bonds(input: &EpochInput, proportion: bool) -> Csr {
 
 /// Fixed EMA alpha `1 - bonds_moving_average / 1e6` (I64F64 quotient narrowed to I32F32).
 pub fn fixed_alpha(bonds_moving_average: u64) -> I32F32 {
-    let bma = I64F64::saturating_from_u64(bonds_moving_average).safe_div(I64F64::saturating_from_u64(1_000_000));
+    let bma = I64F64::saturating_from_u64(bonds_moving_average)
+        .safe_div(I64F64::saturating_from_u64(1_000_000));
     I32F32::ONE.saturating_sub(I32F32::saturating_from_i64f64(bma))
 }
 
@@ -80,14 +91,17 @@ pub fn ema_fixed(new: &Csr, old: &Csr, alpha: I32F32, n: usize) -> Csr {
     let one_minus = I32F32::ONE.saturating_sub(alpha);
     let mut out = Csr::with_capacity(n, new.cols.len().max(old.cols.len()));
     let mut acc = Scratch::new(n);
-    let ascending = |c: &[u16]| c.windows(2).all(|w| w[0] < w[1]) && c.last().is_none_or(|&l| (l as usize) < n);
+    let ascending =
+        |c: &[u16]| c.windows(2).all(|w| w[0] < w[1]) && c.last().is_none_or(|&l| (l as usize) < n);
     for i in 0..n {
         let (nc, nv) = new.row(i);
         let (oc, ov) = old.row(i);
         if nc == oc && ascending(nc) {
             // Same sorted columns on both sides (warm bonds): a plain zipped pass.
             for ((&c, &w), &b) in nc.iter().zip(nv).zip(ov) {
-                let v = alpha.saturating_mul(w).saturating_add(one_minus.saturating_mul(b));
+                let v = alpha
+                    .saturating_mul(w)
+                    .saturating_add(one_minus.saturating_mul(b));
                 if v > I32F32::ZERO {
                     out.push(c, v);
                 }
@@ -176,7 +190,11 @@ impl LiquidAlpha {
     /// The combined difference `alpha_sigmoid(consensus, weight, bond)` depends on: buying
     /// (weight above consensus) when the weight is at least the bond, else selling.
     pub fn diff(consensus: I32F32, weight: I32F32, bond: I32F32) -> I32F32 {
-        let d = if weight >= bond { weight.saturating_sub(consensus) } else { bond.saturating_sub(weight) };
+        let d = if weight >= bond {
+            weight.saturating_sub(consensus)
+        } else {
+            bond.saturating_sub(weight)
+        };
         d.min_of(I32F32::ONE).max_of(I32F32::ZERO)
     }
 
@@ -199,11 +217,16 @@ impl LiquidAlpha {
         for chunk in misses.chunks(LANES) {
             // A short last chunk repeats its first entry in the spare lanes.
             let lane = |l: usize| diffs[chunk[l.min(chunk.len() - 1)]];
-            let x: [I32F32; LANES] = std::array::from_fn(|l| self.slope.saturating_mul(lane(l).saturating_sub(I32F32::HALF)));
+            let x: [I32F32; LANES] = std::array::from_fn(|l| {
+                self.slope
+                    .saturating_mul(lane(l).saturating_sub(I32F32::HALF))
+            });
             let e = exp_safe_lanes(x);
             for (l, &k) in chunk.iter().enumerate() {
                 let sigmoid = I32F32::ONE.saturating_div(I32F32::ONE.saturating_add(e[l]));
-                let alpha = self.low.saturating_add(sigmoid.saturating_mul(self.high.saturating_sub(self.low)));
+                let alpha = self
+                    .low
+                    .saturating_add(sigmoid.saturating_mul(self.high.saturating_sub(self.low)));
                 let alpha = alpha.min_of(self.high).max_of(self.low);
                 out[k] = alpha;
                 self.memo[Self::slot(diffs[k])] = (diffs[k].0, alpha);
@@ -216,7 +239,13 @@ impl LiquidAlpha {
 /// new row are emitted, in its order. The alpha of an entry reads the weight and bond
 /// found by upstream's ascending merge-walk, which sees a row entry only when its uid
 /// exceeds every uid before it in the row; the EMA itself uses the true values.
-pub fn ema_liquid(new: &Csr, old: &Csr, consensus: &[I32F32], la: &mut LiquidAlpha, n: usize) -> Csr {
+pub fn ema_liquid(
+    new: &Csr,
+    old: &Csr,
+    consensus: &[I32F32],
+    la: &mut LiquidAlpha,
+    n: usize,
+) -> Csr {
     let mut out = Csr::with_capacity(n, new.cols.len());
     let mut bond = Scratch::new(n);
     // Bond values the merge-walk sees; zero elsewhere.
@@ -240,12 +269,22 @@ pub fn ema_liquid(new: &Csr, old: &Csr, consensus: &[I32F32], la: &mut LiquidAlp
         for (&c, &w) in nc.iter().zip(nv) {
             let walk_w = if c as i32 > max_seen { w } else { I32F32::ZERO };
             max_seen = max_seen.max(c as i32);
-            diffs.push(LiquidAlpha::diff(consensus[c as usize], walk_w, walk_bond[c as usize]));
+            diffs.push(LiquidAlpha::diff(
+                consensus[c as usize],
+                walk_w,
+                walk_bond[c as usize],
+            ));
         }
         la.alphas(&diffs, &mut alphas);
         for ((&c, &w), &alpha) in nc.iter().zip(nv).zip(&alphas) {
             let ci = c as usize;
-            let decayed = if bond.set[ci] { I32F32::ONE.saturating_sub(alpha).saturating_mul(bond.vals[ci]) } else { I32F32::ZERO };
+            let decayed = if bond.set[ci] {
+                I32F32::ONE
+                    .saturating_sub(alpha)
+                    .saturating_mul(bond.vals[ci])
+            } else {
+                I32F32::ZERO
+            };
             let inc = alpha.saturating_mul(w).max_of(I32F32::ZERO);
             let v = decayed.saturating_add(inc).min_of(I32F32::ONE);
             if v > I32F32::ZERO {
@@ -263,7 +302,12 @@ pub fn ema_liquid(new: &Csr, old: &Csr, consensus: &[I32F32], la: &mut LiquidAlp
 
 /// Yuma3 dividends: `active_stake_i * sum_j norm_b_ij * incentive_j` (column-normalised
 /// bonds, zero products dropped, checked product with the stake), normalised.
-pub fn dividends_yuma3(ema: &Csr, incentive: &[I32F32], active_stake: &[I32F32], n: usize) -> Vec<I32F32> {
+pub fn dividends_yuma3(
+    ema: &Csr,
+    incentive: &[I32F32],
+    active_stake: &[I32F32],
+    n: usize,
+) -> Vec<I32F32> {
     let mut norm = ema.clone();
     norm.col_normalize(n);
     let mut div: Vec<I32F32> = (0..n)
@@ -301,7 +345,9 @@ pub fn row_scale(m: Cow<'_, Csr>, scale: &[I32F32]) -> Csr {
     let mut out = m.into_owned();
     for (i, &s) in scale.iter().enumerate() {
         let (a, b) = (out.offsets[i] as usize, out.offsets[i + 1] as usize);
-        out.vals[a..b].iter_mut().for_each(|v| *v = v.saturating_mul(s));
+        out.vals[a..b]
+            .iter_mut()
+            .for_each(|v| *v = v.saturating_mul(s));
     }
     out
 }

@@ -10,9 +10,16 @@ use crate::fixed::I32F32;
 /// cumulative stake over scores `<= v` exceeds `minority`, or the largest score when none
 /// does. All partial sums are of normalised stake, so they are exact, and a sort per
 /// column gives the same answer. Rows without an entry in a column score 0 there.
-pub fn weighted_median(active_stake: &[I32F32], weights: &Csr, n: usize, kappa: I32F32) -> Vec<I32F32> {
+pub fn weighted_median(
+    active_stake: &[I32F32],
+    weights: &Csr,
+    n: usize,
+    kappa: I32F32,
+) -> Vec<I32F32> {
     // Positive-stake rows only, re-normalised.
-    let rows: Vec<usize> = (0..active_stake.len()).filter(|&i| active_stake[i] > I32F32::ZERO).collect();
+    let rows: Vec<usize> = (0..active_stake.len())
+        .filter(|&i| active_stake[i] > I32F32::ZERO)
+        .collect();
     let mut use_stake: Vec<I32F32> = rows.iter().map(|&i| active_stake[i]).collect();
     normalize(&mut use_stake);
     let stake_sum = wrapping_sum(&use_stake);
@@ -102,11 +109,19 @@ fn medians<C: Cell>(
 
 /// Median of one column given its cells sorted by score; the other `k - len` staked rows
 /// score 0.
-fn column_median<C: Cell>(col: &[C], stake: &[I32F32], k: usize, stake_sum: I32F32, minority: I32F32) -> I32F32 {
+fn column_median<C: Cell>(
+    col: &[C],
+    stake: &[I32F32],
+    k: usize,
+    stake_sum: I32F32,
+    minority: I32F32,
+) -> I32F32 {
     // Stake of rows scoring exactly 0 or nothing: everything but the positive entries.
     let first_pos = col.partition_point(|&c| c.score() <= I32F32::ZERO);
     let pos = &col[first_pos..];
-    let pos_stake = pos.iter().fold(I32F32::ZERO, |s, &c| s.saturating_add(stake[c.rank()]));
+    let pos_stake = pos
+        .iter()
+        .fold(I32F32::ZERO, |s, &c| s.saturating_add(stake[c.rank()]));
     let mut cum = stake_sum.saturating_sub(pos_stake);
     if k > pos.len() && cum > minority {
         return I32F32::ZERO;

@@ -23,8 +23,11 @@ pub fn compute(
     stake: &[I32F32],
     rao: u64,
 ) -> Emission {
-    let combined: Vec<I32F32> =
-        incentive.iter().zip(dividends).map(|(&i, &d)| i.saturating_add(d)).collect();
+    let combined: Vec<I32F32> = incentive
+        .iter()
+        .zip(dividends)
+        .map(|(&i, &d)| i.saturating_add(d))
+        .collect();
     let sum = wrapping_sum(&combined);
     let mut server = incentive.to_vec();
     let mut validator = dividends.to_vec();
@@ -33,13 +36,27 @@ pub fn compute(
     normalize_using_sum(&mut validator, sum);
     normalize(&mut combined_norm);
     if sum == I32F32::ZERO {
-        let fallback = if is_zero(active_stake) { stake } else { active_stake };
+        let fallback = if is_zero(active_stake) {
+            stake
+        } else {
+            active_stake
+        };
         validator.copy_from_slice(fallback);
         combined_norm.copy_from_slice(fallback);
     }
     let rao = I96F32::from_u64(rao);
     let to_rao = |x: &[I32F32]| -> Vec<u64> {
-        x.iter().map(|&v| I96F32::from_i32f32(v).saturating_mul(rao).saturating_to_u64()).collect()
+        x.iter()
+            .map(|&v| {
+                I96F32::from_i32f32(v)
+                    .saturating_mul(rao)
+                    .saturating_to_u64()
+            })
+            .collect()
     };
-    Emission { combined: to_rao(&combined_norm), server: to_rao(&server), validator: to_rao(&validator) }
+    Emission {
+        combined: to_rao(&combined_norm),
+        server: to_rao(&server),
+        validator: to_rao(&validator),
+    }
 }

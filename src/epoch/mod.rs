@@ -38,24 +38,44 @@ pub fn run_epoch(input: &EpochInput) -> Result<EpochOutput, InputError> {
             let mut la = bonds::LiquidAlpha::new(input);
             bonds::ema_liquid(&wfb, &old, &consensus, &mut la, n)
         } else {
-            bonds::ema_fixed(&wfb, &old, bonds::fixed_alpha(input.bonds_moving_average), n)
+            bonds::ema_fixed(
+                &wfb,
+                &old,
+                bonds::fixed_alpha(input.bonds_moving_average),
+                n,
+            )
         };
-        (bonds::dividends_yuma3(&ema, &incentive, &st.active_stake, n), ema)
+        (
+            bonds::dividends_yuma3(&ema, &incentive, &st.active_stake, n),
+            ema,
+        )
     } else {
         let mut old = bonds::read_bonds(input, false);
         old.col_normalize(n);
         let mut delta = bonds::row_scale(wfb, &st.active_stake);
         delta.col_normalize(n);
-        let mut ema = bonds::ema_fixed(&delta, &old, bonds::fixed_alpha(input.bonds_moving_average), n);
+        let mut ema = bonds::ema_fixed(
+            &delta,
+            &old,
+            bonds::fixed_alpha(input.bonds_moving_average),
+            n,
+        );
         ema.col_normalize(n);
         let div = bonds::dividends_original(&ema, &incentive, n);
         ema.col_max_upscale(n);
         (div, ema)
     };
 
-    let em = emission::compute(&incentive, &dividends, &st.active_stake, &st.stake, input.emission);
+    let em = emission::compute(
+        &incentive,
+        &dividends,
+        &st.active_stake,
+        &st.stake,
+        input.emission,
+    );
 
-    let to_u16 = |x: &[I32F32]| -> Vec<u16> { x.iter().map(|&v| fixed_proportion_to_u16(v)).collect() };
+    let to_u16 =
+        |x: &[I32F32]| -> Vec<u16> { x.iter().map(|&v| fixed_proportion_to_u16(v)).collect() };
     Ok(EpochOutput {
         active: st.active,
         stake: st.total.iter().map(|s| s.saturating_to_u64()).collect(),
@@ -80,13 +100,18 @@ pub fn run_batch(inputs: &[EpochInput]) -> Vec<Result<EpochOutput, InputError>> 
 /// The bond rows persisted: the EMA row as u16 proportions for uids with a new permit,
 /// an empty row for every other uid.
 fn stored_bonds(ema: &Csr, new_permit: &[bool]) -> SparseMatrix {
-    let mut out = SparseMatrix { offsets: Vec::with_capacity(new_permit.len() + 1), cols: Vec::new(), vals: Vec::new() };
+    let mut out = SparseMatrix {
+        offsets: Vec::with_capacity(new_permit.len() + 1),
+        cols: Vec::new(),
+        vals: Vec::new(),
+    };
     out.offsets.push(0);
     for (i, &p) in new_permit.iter().enumerate() {
         if p {
             let (cols, vals) = ema.row(i);
             out.cols.extend_from_slice(cols);
-            out.vals.extend(vals.iter().map(|&v| fixed_proportion_to_u16(v)));
+            out.vals
+                .extend(vals.iter().map(|&v| fixed_proportion_to_u16(v)));
         }
         out.offsets.push(out.cols.len() as u32);
     }

@@ -23,7 +23,11 @@ impl Csr {
             let mut pool = pool.borrow_mut();
             let mut offsets = reuse(&mut pool.offsets, rows + 1);
             offsets.push(0);
-            Self { offsets, cols: reuse(&mut pool.cols, nnz), vals: reuse(&mut pool.vals, nnz) }
+            Self {
+                offsets,
+                cols: reuse(&mut pool.cols, nnz),
+                vals: reuse(&mut pool.vals, nnz),
+            }
         })
     }
 
@@ -67,7 +71,12 @@ impl Csr {
     /// `row_sum_sparse`: wrapping row sums.
     pub fn row_sums(&self) -> Vec<I32F32> {
         (0..self.rows())
-            .map(|i| self.row(i).1.iter().fold(I32F32::ZERO, |s, &v| s.wrapping_add(v)))
+            .map(|i| {
+                self.row(i)
+                    .1
+                    .iter()
+                    .fold(I32F32::ZERO, |s, &v| s.wrapping_add(v))
+            })
             .collect()
     }
 
@@ -202,7 +211,11 @@ pub struct Scratch {
 impl Scratch {
     /// A scratch row of `n` columns.
     pub fn new(n: usize) -> Self {
-        Self { vals: vec![I32F32::ZERO; n], set: vec![false; n], touched: Vec::new() }
+        Self {
+            vals: vec![I32F32::ZERO; n],
+            set: vec![false; n],
+            touched: Vec::new(),
+        }
     }
 
     /// Marks column `c` touched (once) and returns its cell.

@@ -43,7 +43,8 @@ pub fn compute(input: &EpochInput) -> Result<Stake, InputError> {
         .iter()
         .zip(&input.tao_stake)
         .map(|(&a, &t)| {
-            I64F64::saturating_from_u64(a).saturating_add(I64F64::saturating_from_u64(t).saturating_mul(tw))
+            I64F64::saturating_from_u64(a)
+                .saturating_add(I64F64::saturating_from_u64(t).saturating_mul(tw))
         })
         .collect();
 
@@ -51,19 +52,28 @@ pub fn compute(input: &EpochInput) -> Result<Stake, InputError> {
         .iter()
         .enumerate()
         .map(|(uid, &s)| {
-            if owner != Some(uid) && s.saturating_to_u64() < input.stake_threshold { I64F64::ZERO } else { s }
+            if owner != Some(uid) && s.saturating_to_u64() < input.stake_threshold {
+                I64F64::ZERO
+            } else {
+                s
+            }
         })
         .collect();
 
     // Upstream sums with a plain (wrapping) add: reject what would wrap instead of guessing.
     let mut sum = I64F64::ZERO;
     for (uid, &s) in filtered.iter().enumerate() {
-        sum = sum.checked_add(s).ok_or(InputError::StakeOverflow { uid })?;
+        sum = sum
+            .checked_add(s)
+            .ok_or(InputError::StakeOverflow { uid })?;
     }
     if sum != I64F64::ZERO {
         filtered.iter_mut().for_each(|s| *s = s.safe_div(sum));
     }
-    let stake: Vec<I32F32> = filtered.into_iter().map(I32F32::saturating_from_i64f64).collect();
+    let stake: Vec<I32F32> = filtered
+        .into_iter()
+        .map(I32F32::saturating_from_i64f64)
+        .collect();
 
     let mut permit = input.validator_permit.clone();
     let mut new_permit = is_topk_nonzero(&stake, input.max_allowed_validators as usize);
@@ -73,11 +83,24 @@ pub fn compute(input: &EpochInput) -> Result<Stake, InputError> {
     }
 
     let mut active_stake: Vec<I32F32> = (0..n)
-        .map(|i| if active[i] && permit[i] { stake[i] } else { I32F32::ZERO })
+        .map(|i| {
+            if active[i] && permit[i] {
+                stake[i]
+            } else {
+                I32F32::ZERO
+            }
+        })
         .collect();
     normalize(&mut active_stake);
 
-    Ok(Stake { active, total, stake, permit, new_permit, active_stake })
+    Ok(Stake {
+        active,
+        total,
+        stake,
+        permit,
+        new_permit,
+        active_stake,
+    })
 }
 
 /// `is_topk_nonzero`: non-zero entries, minus the `n - k` smallest under a stable ascending

@@ -19,7 +19,11 @@ pub fn masked_weights(input: &EpochInput, permit: &[bool]) -> Csr {
         if permitted {
             let updated = input.last_update[i];
             // No unexpired commit reads as u64::MAX: it masks nothing.
-            let commit = if input.commit_reveal { input.commit_block[i].unwrap_or(u64::MAX) } else { u64::MAX };
+            let commit = if input.commit_reveal {
+                input.commit_block[i].unwrap_or(u64::MAX)
+            } else {
+                u64::MAX
+            };
             let start = out.vals.len();
             // Wrapping row sum, accumulated while reading (`inplace_row_normalize_sparse`).
             let mut sum = I32F32::ZERO;
@@ -34,7 +38,9 @@ pub fn masked_weights(input: &EpochInput, permit: &[bool]) -> Csr {
             }
             if sum > I32F32::ZERO {
                 let d = I32F32Divisor::new(sum);
-                out.vals[start..].iter_mut().for_each(|v| *v = d.safe_div(*v));
+                out.vals[start..]
+                    .iter_mut()
+                    .for_each(|v| *v = d.safe_div(*v));
             }
         }
         out.end_row();

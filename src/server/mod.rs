@@ -21,8 +21,8 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
-use tokio_stream::{Stream, StreamExt};
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::backend::{Backend, EpochResult};
@@ -226,6 +226,37 @@ impl YumaService {
     }
 }
 
+/// Counts one unary call in the metrics when it ends: with its status, or as CANCELLED when
+/// the client goes away and tonic drops the handler before it answers.
+struct CallRecord<'a> {
+    metrics: &'a Metrics,
+    method: &'static str,
+    started: Instant,
+    code: Code,
+}
+
+impl<'a> CallRecord<'a> {
+    fn new(metrics: &'a Metrics, method: &'static str) -> Self {
+        Self {
+            metrics,
+            method,
+            started: Instant::now(),
+            code: Code::Cancelled,
+        }
+    }
+
+    fn finish(mut self, code: Code) {
+        self.code = code;
+    }
+}
+
+impl Drop for CallRecord<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .observe_request(self.method, self.code, self.started.elapsed());
+    }
+}
+
 type ResultStream = Pin<Box<dyn Stream<Item = Result<pb::EpochResult, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -234,11 +265,9 @@ impl pb::yuma_server::Yuma for Arc<YumaService> {
         &self,
         request: Request<pb::RunEpochsRequest>,
     ) -> Result<Response<pb::RunEpochsResponse>, Status> {
-        let started = Instant::now();
+        let call = CallRecord::new(&self.metrics, "RunEpochs");
         let outcome = self.run_epochs_inner(request).await;
-        let code = outcome.as_ref().err().map_or(Code::Ok, Status::code);
-        self.metrics
-            .observe_request("RunEpochs", code, started.elapsed());
+        call.finish(outcome.as_ref().err().map_or(Code::Ok, Status::code));
         if let Err(status) = &outcome {
             tracing::debug!(code = ?status.code(), message = status.message(), "RunEpochs refused");
         }

@@ -13,7 +13,10 @@ pub fn case_dirs() -> Vec<PathBuf> {
     if shared.is_dir() {
         dirs.push(shared);
     } else {
-        eprintln!("note: {} not found; checking the repository copy only", shared.display());
+        eprintln!(
+            "note: {} not found; checking the repository copy only",
+            shared.display()
+        );
     }
     dirs
 }
@@ -26,7 +29,8 @@ pub fn conformance_cases() -> Vec<(String, Case)> {
         let files = case_files(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         assert!(!files.is_empty(), "no case found in {}", dir.display());
         for path in files {
-            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let case = decode(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             cases.push((path.display().to_string(), case));
         }

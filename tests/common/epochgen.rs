@@ -62,29 +62,44 @@ pub fn epoch(rng: &mut Rng, shape: Shape) -> EpochInput {
         if zero_stake || rng.chance(20) {
             0
         } else {
-            rng.pick(&[1_000, 1_000_000_000, 5_000_000_000_000, 1 << 40, 123_456_789]) + rng.below(1 << 30)
+            rng.pick(&[
+                1_000,
+                1_000_000_000,
+                5_000_000_000_000,
+                1 << 40,
+                123_456_789,
+            ]) + rng.below(1 << 30)
         }
     };
     let alpha_stake: Vec<u64> = (0..n).map(|_| stake(rng)).collect();
     let tao_stake: Vec<u64> = (0..n).map(|_| stake(rng)).collect();
-    let last_update: Vec<u64> =
-        (0..n)
+    let last_update: Vec<u64> = (0..n)
         .map(|_| {
             let span = if rng.chance(20) { 20_000 } else { 500 };
             current_block.saturating_sub(rng.below(span))
         })
         .collect();
-    let block_at_registration: Vec<u64> =
-        (0..n)
+    let block_at_registration: Vec<u64> = (0..n)
         .map(|_| {
             let span = if rng.chance(10) { 300 } else { 50_000 };
             current_block.saturating_sub(rng.below(span))
         })
         .collect();
-    let commit_block: Vec<Option<u64>> =
-        (0..n).map(|_| if rng.chance(30) { Some(current_block.saturating_sub(rng.below(40_000))) } else { None }).collect();
+    let commit_block: Vec<Option<u64>> = (0..n)
+        .map(|_| {
+            if rng.chance(30) {
+                Some(current_block.saturating_sub(rng.below(40_000)))
+            } else {
+                None
+            }
+        })
+        .collect();
     let validator_permit: Vec<bool> = (0..n).map(|_| rng.chance(60)).collect();
-    let owner_uid = if n > 0 && rng.chance(70) { Some(rng.below(n as u64) as u16) } else { None };
+    let owner_uid = if n > 0 && rng.chance(70) {
+        Some(rng.below(n as u64) as u16)
+    } else {
+        None
+    };
     // Tied weights: values from a small set make median ties common.
     let tied = rng.chance(40);
     let weight = |rng: &mut Rng| -> u16 {
@@ -127,14 +142,24 @@ pub fn epoch(rng: &mut Rng, shape: Shape) -> EpochInput {
         SparseMatrix::from_rows(&rows)
     };
     let weights = rows(rng, shape.density, &weight);
-    let bonds = rows(rng, shape.density.min(60), &|rng: &mut Rng| if rng.chance(5) { 0 } else { rng.below(65_536) as u16 });
+    let bonds = rows(rng, shape.density.min(60), &|rng: &mut Rng| {
+        if rng.chance(5) {
+            0
+        } else {
+            rng.below(65_536) as u16
+        }
+    });
     let alpha_low = rng.below(40_000) as u16;
     EpochInput {
         n: shape.n,
         current_block,
         tempo: rng.pick(&[1, 99, 360]),
         activity_cutoff: rng.pick(&[0, 100, 5_000, u64::MAX]),
-        last_mechanism_step_block: if rng.chance(20) { 0 } else { current_block - rng.below(400) - 1 },
+        last_mechanism_step_block: if rng.chance(20) {
+            0
+        } else {
+            current_block - rng.below(400) - 1
+        },
         kappa: rng.pick(&[32_767, 0, 65_535, 40_000]),
         bonds_penalty: shape.bonds_penalty,
         bonds_moving_average: rng.pick(&[900_000, 975_000, 0, 1_000_000, 500_000]),
