@@ -189,9 +189,10 @@ impl Backend for GateBackend {
 /// One daemon test at a time: each starts servers, clients and CPU batches on the same two
 /// cores and the same rayon pool, and under that contention their timing-dependent steps
 /// (queued calls, deadlines, shutdown) interfered.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// An async lock: each test's runtime waits on it without blocking a worker.
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
 }
 
 /// Polls `cond` every 5 ms until it holds (bounded by [`BOUND`]).
@@ -205,7 +206,7 @@ async fn wait_for(what: &str, cond: impl Fn() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_conformance_case_through_the_daemon() {
-    let _serial = serial();
+    let _serial = serial().await;
     let all = Arc::new(cases());
     // A small stream window, so the stream below runs into the in-flight bound many times.
     let limits = Limits {
@@ -290,7 +291,7 @@ async fn every_conformance_case_through_the_daemon() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_clients_get_exactly_their_own_answers() {
-    let _serial = serial();
+    let _serial = serial().await;
     const CLIENTS: usize = 64;
     const CALLS: usize = 100;
     let small: Arc<Vec<_>> = Arc::new(cases().into_iter().filter(|(_, i, _)| i.n <= 64).collect());
@@ -353,7 +354,7 @@ async fn concurrent_clients_get_exactly_their_own_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn epochs_from_concurrent_calls_share_a_batch() {
-    let _serial = serial();
+    let _serial = serial().await;
     let all = cases();
     let gate = Gate::new();
     let daemon = start(
@@ -415,7 +416,7 @@ fn base_epoch(all: &[(String, EpochInput, EpochOutput)]) -> pb::EpochInput {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_are_refused_while_good_ones_succeed() {
-    let _serial = serial();
+    let _serial = serial().await;
     let all = Arc::new(cases());
     let limits = Limits {
         max_n: 4096,
@@ -640,7 +641,7 @@ async fn malformed_requests_are_refused_while_good_ones_succeed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_is_refused_at_once() {
-    let _serial = serial();
+    let _serial = serial().await;
     let all = cases();
     let gate = Gate::new();
     let limits = Limits {
@@ -696,7 +697,7 @@ async fn full_queue_is_refused_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_and_cancelled_calls_are_dropped_before_dispatch() {
-    let _serial = serial();
+    let _serial = serial().await;
     let all = cases();
     let gate = Gate::new();
     let daemon = start(
@@ -782,7 +783,7 @@ async fn expired_and_cancelled_calls_are_dropped_before_dispatch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_under_load_finishes_every_accepted_call() {
-    let _serial = serial();
+    let _serial = serial().await;
     const CALLS: usize = 16;
     let all = cases();
     let gate = Gate::new();
@@ -889,7 +890,7 @@ async fn shutdown_under_load_finishes_every_accepted_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_health_reflection_and_backends() {
-    let _serial = serial();
+    let _serial = serial().await;
     let all = cases();
     let mut cfg = config(
         batch(16, 1, 64),
@@ -1014,7 +1015,7 @@ fn sample(body: &str, series: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_endpoint_counts_calls_epochs_and_batches() {
-    let _serial = serial();
+    let _serial = serial().await;
     let all = cases();
     let limits = Limits {
         max_epochs_per_request: 64,
@@ -1183,7 +1184,7 @@ fn test_pki() -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
 #[cfg(feature = "tls")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_serves_trusting_clients_and_refuses_plaintext() {
-    let _serial = serial();
+    let _serial = serial().await;
     use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
     let Some((ca, cert, key)) = test_pki() else {
         return;
