@@ -1,6 +1,7 @@
 //! Steps 6-8: stake-weighted median consensus per column, clipping, validator trust and
 //! incentive.
 
+use crate::epoch::sort_network;
 use crate::epoch::sparse::{Csr, normalize, wrapping_sum};
 use crate::fixed::I32F32;
 
@@ -44,6 +45,13 @@ trait Cell: Copy + Ord + Default {
     fn pack(score: I32F32, rank: usize) -> Self;
     fn score(self) -> I32F32;
     fn rank(self) -> usize;
+
+    /// Sorts each column `cells[starts[j]..starts[j + 1]]`.
+    fn sort_columns(cells: &mut [Self], starts: &[u32]) {
+        for w in starts.windows(2) {
+            cells[w[0] as usize..w[1] as usize].sort_unstable();
+        }
+    }
 }
 
 impl Cell for u64 {
@@ -55,6 +63,11 @@ impl Cell for u64 {
     }
     fn rank(self) -> usize {
         (self & 0xFFFF) as usize
+    }
+
+    fn sort_columns(cells: &mut [Self], starts: &[u32]) {
+        // Scores below 2^47 keep cells below i64::MAX, as the networks need.
+        sort_network::sort_columns(cells, starts);
     }
 }
 
@@ -70,7 +83,7 @@ impl Cell for u128 {
     }
 }
 
-/// Transposes the staked rows into per-column cells, sorts each column, takes medians.
+/// Transposes the staked rows into per-column cells, sorts the columns, takes medians.
 fn medians<C: Cell>(
     weights: &Csr,
     rows: &[usize],
@@ -98,10 +111,10 @@ fn medians<C: Cell>(
             *slot += 1;
         }
     }
+    C::sort_columns(&mut cells, &count);
     (0..n)
         .map(|j| {
-            let col = &mut cells[count[j] as usize..count[j + 1] as usize];
-            col.sort_unstable();
+            let col = &cells[count[j] as usize..count[j + 1] as usize];
             column_median(col, stake, rows.len(), stake_sum, minority)
         })
         .collect()

@@ -4,6 +4,7 @@
 pub mod bonds;
 pub mod consensus;
 pub mod emission;
+pub mod sort_network;
 pub mod sparse;
 pub mod stake;
 pub mod weights;
