@@ -169,8 +169,8 @@ mod tests {
     /// Each implementation this CPU can run, on random blocks of every size.
     #[test]
     fn every_implementation_sorts_lanes() {
-        let mut runs: Vec<(&str, fn(&mut [[i64; LANES]], &[(u16, u16)]))> =
-            vec![("portable", apply)];
+        type Network = fn(&mut [[i64; LANES]], &[(u16, u16)]);
+        let mut runs: Vec<(&str, Network)> = vec![("portable", apply)];
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
