@@ -10,6 +10,8 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| "warn,yuma::cli::serve=info,yuma::server=info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, not in log files or journald.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli::main() {
         Ok(code) => code,
