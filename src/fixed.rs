@@ -191,9 +191,9 @@ impl I32F32 {
 }
 
 /// An I32F32 divisor prepared once for many `checked_div`/`safe_div` by it: with a
-/// non-negative numerator and a positive divisor the quotient comes from a precomputed
-/// reciprocal (Möller–Granlund 2-by-1 division), a few multiplies instead of a hardware
-/// division. Results equal `I32F32::checked_div` for every numerator.
+/// non-negative numerator and a positive divisor the quotient comes from precomputed
+/// reciprocals, a few multiplies instead of a hardware division. Results equal
+/// `I32F32::checked_div` for every numerator.
 #[derive(Clone, Copy, Debug)]
 pub struct I32F32Divisor {
     d: I32F32,
@@ -202,6 +202,12 @@ pub struct I32F32Divisor {
     shift: u32,
     /// `floor((2^128 - 1) / norm) - 2^64`.
     inv: u64,
+    /// Granlund–Montgomery multiplier for 64-bit numerators: `floor(2^64 (2^l - d) / d) + 1`
+    /// with `l = ceil(log2 d)`.
+    magic: u64,
+    /// `min(l, 1)` and `max(l - 1, 0)`.
+    sh1: u32,
+    sh2: u32,
 }
 
 impl I32F32Divisor {
@@ -213,16 +219,25 @@ impl I32F32Divisor {
                 norm: 0,
                 shift: 0,
                 inv: 0,
+                magic: 0,
+                sh1: 0,
+                sh2: 0,
             };
         }
-        let shift = (d.0 as u64).leading_zeros();
-        let norm = (d.0 as u64) << shift;
+        let du = d.0 as u64;
+        let shift = du.leading_zeros();
+        let norm = du << shift;
         let inv = ((((!norm) as u128) << 64) | u64::MAX as u128) / norm as u128;
+        let l = u64::BITS - (du - 1).leading_zeros();
+        let magic = ((((1u128 << l) - du as u128) << 64) / du as u128 + 1) as u64;
         Self {
             d,
             norm,
             shift,
             inv: inv as u64,
+            magic,
+            sh1: l.min(1),
+            sh2: l.saturating_sub(1),
         }
     }
 
@@ -233,6 +248,26 @@ impl I32F32Divisor {
             return self.general_div(a);
         }
         let a = a.0 as u64;
+        let q = if a >> 32 == 0 {
+            // Values below 1 (the normalised weights and bonds): the numerator `a << 32`
+            // fits 64 bits, where one high multiply and two shifts divide exactly.
+            let n = a << 32;
+            let t = ((self.magic as u128 * n as u128) >> 64) as u64;
+            (t + ((n - t) >> self.sh1)) >> self.sh2
+        } else {
+            self.wide_quotient(a)?
+        };
+        if q > i64::MAX as u64 {
+            None
+        } else {
+            Some(I32F32(q as i64))
+        }
+    }
+
+    /// `floor((a << 32) / d)` for `a >= 2^32` by the 2-by-1 reciprocal (Möller–Granlund);
+    /// `None` when it does not fit 64 bits.
+    #[inline]
+    fn wide_quotient(&self, a: u64) -> Option<u64> {
         if a >> 32 >= self.d.0 as u64 {
             return None;
         }
@@ -249,11 +284,7 @@ impl I32F32Divisor {
         if r >= self.norm {
             q1 += 1;
         }
-        if q1 > i64::MAX as u64 {
-            None
-        } else {
-            Some(I32F32(q1 as i64))
-        }
+        Some(q1)
     }
 
     /// Negative numerators and non-positive divisors: the plain division, kept off the hot path.

@@ -724,11 +724,15 @@ fn i32f32_arithmetic() {
         n,
         |r| {
             let (a, b) = near_quotient_i64(r, &e);
-            // Mostly the epoch's case: non-negative numerators over positive divisors.
-            if r.coin() {
-                (a.wrapping_abs().max(0), b.wrapping_abs().max(1))
-            } else {
-                (a, b)
+            match r.u64() % 3 {
+                // The epoch's case: non-negative numerators over positive divisors.
+                0 => (a.wrapping_abs().max(0), b.wrapping_abs().max(1)),
+                // Numerators below 1 (the 64-bit fast path) over divisors of every size.
+                1 => (
+                    (r.u64() >> 32) as i64,
+                    ((r.u64() >> (1 + r.u64() % 63)) as i64).max(1),
+                ),
+                _ => (a, b),
             }
         },
         all2,
