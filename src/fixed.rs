@@ -203,11 +203,14 @@ pub struct I32F32Divisor {
     /// `floor((2^128 - 1) / norm) - 2^64`.
     inv: u64,
     /// Granlund–Montgomery multiplier for 64-bit numerators: `floor(2^64 (2^l - d) / d) + 1`
-    /// with `l = ceil(log2 d)`.
+    /// with `l = ceil(log2 d)`, where `d` is the raw divisor, or its integer part when
+    /// `integral`.
     magic: u64,
     /// `min(l, 1)` and `max(l - 1, 0)`.
     sh1: u32,
     sh2: u32,
+    /// The divisor is a whole number `w`: then `(a << 32) / (w << 32)` is just `a / w`.
+    integral: bool,
 }
 
 impl I32F32Divisor {
@@ -222,14 +225,18 @@ impl I32F32Divisor {
                 magic: 0,
                 sh1: 0,
                 sh2: 0,
+                integral: false,
             };
         }
         let du = d.0 as u64;
         let shift = du.leading_zeros();
         let norm = du << shift;
         let inv = ((((!norm) as u128) << 64) | u64::MAX as u128) / norm as u128;
-        let l = u64::BITS - (du - 1).leading_zeros();
-        let magic = ((((1u128 << l) - du as u128) << 64) / du as u128 + 1) as u64;
+        // Sums of u16 weights and raw bonds are whole numbers.
+        let integral = du & 0xFFFF_FFFF == 0;
+        let g = if integral { du >> 32 } else { du };
+        let l = u64::BITS - (g - 1).leading_zeros();
+        let magic = ((((1u128 << l) - g as u128) << 64) / g as u128 + 1) as u64;
         Self {
             d,
             norm,
@@ -238,7 +245,15 @@ impl I32F32Divisor {
             magic,
             sh1: l.min(1),
             sh2: l.saturating_sub(1),
+            integral,
         }
+    }
+
+    /// `floor(n / g)` for the 64-bit divisor `g` the multiplier was made for.
+    #[inline]
+    fn gm_quotient(&self, n: u64) -> u64 {
+        let t = ((self.magic as u128 * n as u128) >> 64) as u64;
+        (t + ((n - t) >> self.sh1)) >> self.sh2
     }
 
     /// `a.checked_div(d)`.
@@ -248,12 +263,13 @@ impl I32F32Divisor {
             return self.general_div(a);
         }
         let a = a.0 as u64;
-        let q = if a >> 32 == 0 {
+        let q = if self.integral {
+            // Below 2^63 and no larger than `a`: never overflows.
+            self.gm_quotient(a)
+        } else if a >> 32 == 0 {
             // Values below 1 (the normalised weights and bonds): the numerator `a << 32`
             // fits 64 bits, where one high multiply and two shifts divide exactly.
-            let n = a << 32;
-            let t = ((self.magic as u128 * n as u128) >> 64) as u64;
-            (t + ((n - t) >> self.sh1)) >> self.sh2
+            self.gm_quotient(a << 32)
         } else {
             self.wide_quotient(a)?
         };

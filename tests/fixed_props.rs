@@ -724,13 +724,18 @@ fn i32f32_arithmetic() {
         n,
         |r| {
             let (a, b) = near_quotient_i64(r, &e);
-            match r.u64() % 3 {
+            match r.u64() % 4 {
                 // The epoch's case: non-negative numerators over positive divisors.
                 0 => (a.wrapping_abs().max(0), b.wrapping_abs().max(1)),
                 // Numerators below 1 (the 64-bit fast path) over divisors of every size.
                 1 => (
                     (r.u64() >> 32) as i64,
                     ((r.u64() >> (1 + r.u64() % 63)) as i64).max(1),
+                ),
+                // Whole-number divisors (sums of u16 weights or raw bonds).
+                2 => (
+                    if r.coin() { a } else { a.wrapping_abs().max(0) },
+                    (((r.u64() >> (1 + r.u64() % 63)) as i64) << 32).max(1 << 32),
                 ),
                 _ => (a, b),
             }
