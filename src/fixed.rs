@@ -250,14 +250,14 @@ impl I32F32Divisor {
     }
 
     /// `floor(n / g)` for the 64-bit divisor `g` the multiplier was made for.
-    #[inline]
+    #[inline(always)]
     fn gm_quotient(&self, n: u64) -> u64 {
         let t = ((self.magic as u128 * n as u128) >> 64) as u64;
         (t + ((n - t) >> self.sh1)) >> self.sh2
     }
 
     /// `a.checked_div(d)`.
-    #[inline]
+    #[inline(always)]
     pub fn checked_div(&self, a: I32F32) -> Option<I32F32> {
         if a.0 < 0 || self.norm == 0 {
             return self.general_div(a);
@@ -316,7 +316,7 @@ impl I32F32Divisor {
     }
 
     /// `a.safe_div(d)`.
-    #[inline]
+    #[inline(always)]
     pub fn safe_div(&self, a: I32F32) -> I32F32 {
         self.checked_div(a).unwrap_or(I32F32::ZERO)
     }
