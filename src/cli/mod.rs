@@ -37,12 +37,27 @@ enum Command {
 
 /// Parses the command line and runs the chosen subcommand.
 pub fn main() -> anyhow::Result<ExitCode> {
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    if !matches!(command, Command::Serve(_)) {
+        quiet_on_closed_stdout();
+    }
+    match command {
         Command::Run(a) => run::main(a),
         Command::Verify(a) => verify::main(a),
         Command::Bench(a) => bench::main(a),
         Command::Backends(a) => backends::main(a),
         Command::Serve(a) => serve::main(a).map(|()| ExitCode::SUCCESS),
         Command::Loadtest(a) => loadtest::main(a).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+/// Lets a printing command end quietly when its reader goes away (`yuma run --json | head`),
+/// as Unix tools do, instead of panicking in `println!` on EPIPE. Not for `serve`: the
+/// daemon keeps running whatever happens to its output.
+fn quiet_on_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: called before any thread starts; SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -1,0 +1,150 @@
+//! The `yuma` binary end to end: `run`, `verify`, `serve` with `loadtest`, and a closed
+//! stdout, each run as a user would run it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use yuma::example::default_example;
+use yuma::model::EpochOutput;
+
+fn yuma(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_yuma"))
+        .args(args)
+        .output()
+        .expect("the yuma binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn repo_cases() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/cases")
+}
+
+#[test]
+fn run_example_prints_the_library_result() {
+    let out = yuma(&["run", "--example", "--backend", "cpu", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got: EpochOutput = serde_json::from_slice(&out.stdout).expect("FORMAT v1 output JSON");
+    let want = yuma::epoch::run_epoch(&default_example()).unwrap();
+    if let Some(m) = want.first_difference(&got) {
+        panic!("`yuma run --example --json` differs from run_epoch: {m}");
+    }
+
+    let out = yuma(&["run", "--example", "--backend", "cpu"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(
+        summary.contains("n = 256") && summary.contains("top incentive"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn verify_passes_good_cases_and_names_the_first_difference() {
+    let out = yuma(&["verify", repo_cases().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(" 0 failed"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // One case with one expected dividend changed: exit non-zero, naming field and uid.
+    let dir = std::env::temp_dir().join(format!("yuma-cli-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = std::fs::read_to_string(repo_cases().join("n3-small-y3-la.json")).unwrap();
+    let mut case: serde_json::Value = serde_json::from_str(&src).unwrap();
+    let d = &mut case["output"]["dividend"][1];
+    *d = (d.as_u64().unwrap() ^ 1).into();
+    std::fs::write(dir.join("broken.json"), case.to_string()).unwrap();
+    let out = yuma(&["verify", dir.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("FAIL") && report.contains("dividend") && report.contains("uid 1"),
+        "{report}"
+    );
+}
+
+/// Kills the daemon when the test ends, however it ends.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn loadtest_against_serve_checks_every_answer() {
+    let mut daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_yuma"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--backend", "cpu"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("yuma serve starts"),
+    );
+    let mut first = String::new();
+    BufReader::new(daemon.0.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("yuma serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"));
+    let url = format!("http://{addr}");
+    let out = yuma(&[
+        "loadtest",
+        "--addr",
+        &url,
+        "--clients",
+        "4",
+        "--requests",
+        "3",
+        "--epochs-per-request",
+        "2",
+        "--n",
+        "64",
+    ]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}{}", text(&out.stderr));
+    assert!(
+        report.contains("all 24 answers match the in-process results"),
+        "{report}"
+    );
+    assert!(report.contains("overhead ratio"), "{report}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yuma"))
+        .args(["run", "--example", "--backend", "cpu", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read a little, then close the pipe as `| head` does.
+    let mut head = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        status.success() || status.signal() == Some(libc::SIGPIPE),
+        "{status:?} {err}"
+    );
+}
