@@ -22,16 +22,12 @@ fn cpu_matches_every_case() {
             Err(e) => failures.push(format!("{path}: rejected: {e}")),
         }
     }
-    eprintln!(
-        "cpu: checked {} cases, {} failed",
-        cases.len(),
-        failures.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
+    common::report(
+        &format!(
+            "cpu: checked {} cases, {} failed",
+            cases.len(),
+            failures.len()
+        ),
+        &failures,
     );
 }

@@ -196,17 +196,14 @@ fn host_kernels_match_every_conformance_case() {
     let chain: Vec<Option<&EpochOutput>> = cases.iter().map(|c| c.output.as_ref()).collect();
     let with_chain = chain.iter().filter(|c| c.is_some()).count();
     let failures = compare("conformance", &inputs, &chain);
-    eprintln!(
-        "cuda host: {} conformance cases ({with_chain} with chain outputs) x {} grid emulations, {} mismatches",
-        cases.len(),
-        GRIDS.len(),
-        failures.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
+    common::report(
+        &format!(
+            "cuda host: {} conformance cases ({with_chain} with chain outputs) x {} grid emulations, {} mismatches",
+            cases.len(),
+            GRIDS.len(),
+            failures.len()
+        ),
+        &failures,
     );
 }
 
@@ -414,18 +411,15 @@ fn host_kernels_match_cpu_on_generated_epochs() {
             }
         }
     }
-    eprintln!(
-        "cuda host: {total} generated epochs ({ok} valid, {rejected} rejected, sizes 0 to 1024) in {} batches \
-         x {} grid emulations, {} mismatches",
-        batches.len(),
-        GRIDS.len(),
-        failures.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
+    common::report(
+        &format!(
+            "cuda host: {total} generated epochs ({ok} valid, {rejected} rejected, sizes 0 to 1024) in {} batches \
+             x {} grid emulations, {} mismatches",
+            batches.len(),
+            GRIDS.len(),
+            failures.len()
+        ),
+        &failures,
     );
 }
 
@@ -727,13 +721,11 @@ fn host_fixed_point_matches_src_fixed() {
         got.len(),
         "fixed driver wrote a different number of results"
     );
-    eprintln!(
-        "cuda host: fixed.cuh vs src/fixed.rs: {} operand records, {checked} results compared",
-        records.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "fixed.cuh differs from src/fixed.rs:\n{}",
-        failures.join("\n")
+    common::report(
+        &format!(
+            "cuda host: fixed.cuh vs src/fixed.rs: {} operand records, {checked} results compared",
+            records.len()
+        ),
+        &failures,
     );
 }
