@@ -186,6 +186,23 @@ impl Backend for GateBackend {
     }
 }
 
+/// A daemon whose backend holds every batch until the test opens the gate, with at most
+/// `max_epochs_per_request` per call, and the n = 16 conformance case the gated tests send:
+/// (daemon, gate, case name, input, expected output).
+async fn start_gated(
+    batch: BatchConfig,
+    max_epochs_per_request: usize,
+) -> (Daemon, Arc<Gate>, String, Arc<EpochInput>, EpochOutput) {
+    let gate = Gate::new();
+    let limits = Limits {
+        max_epochs_per_request,
+        ..Limits::default()
+    };
+    let daemon = start(config(batch, limits), Arc::new(GateBackend(gate.clone()))).await;
+    let (name, input, want) = cases().into_iter().find(|(_, i, _)| i.n == 16).unwrap();
+    (daemon, gate, name, Arc::new(input), want)
+}
+
 /// One daemon test at a time: each starts servers, clients and CPU batches on the same two
 /// cores and the same rayon pool, and under that contention their timing-dependent steps
 /// (queued calls, deadlines, shutdown) interfered.
@@ -355,26 +372,14 @@ async fn concurrent_clients_get_exactly_their_own_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn epochs_from_concurrent_calls_share_a_batch() {
     let _serial = serial().await;
-    let all = cases();
-    let gate = Gate::new();
-    let daemon = start(
-        config(
-            batch(64, 1, 64),
-            Limits {
-                max_epochs_per_request: 64,
-                ..Limits::default()
-            },
-        ),
-        Arc::new(GateBackend(gate.clone())),
-    )
-    .await;
-    let input = Arc::new(all.iter().find(|(_, i, _)| i.n == 16).unwrap().clone());
+    let (daemon, gate, name, input, want) = start_gated(batch(64, 1, 64), 64).await;
+    let input = Arc::new((name, input, want));
     let mut set = JoinSet::new();
     let spawn = |set: &mut JoinSet<()>, client: YumaClient<Channel>| {
         let (mut client, input) = (client, input.clone());
         set.spawn(async move {
             let mut r = client
-                .run_epochs(request(&[&input.1]))
+                .run_epochs(request(&[&*input.1]))
                 .await
                 .unwrap()
                 .into_inner();
@@ -642,19 +647,7 @@ async fn malformed_requests_are_refused_while_good_ones_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_is_refused_at_once() {
     let _serial = serial().await;
-    let all = cases();
-    let gate = Gate::new();
-    let limits = Limits {
-        max_epochs_per_request: 4,
-        ..Limits::default()
-    };
-    let daemon = start(
-        config(batch(1, 0, 4), limits),
-        Arc::new(GateBackend(gate.clone())),
-    )
-    .await;
-    let (name, input, want) = all.iter().find(|(_, i, _)| i.n == 16).unwrap().clone();
-    let input = Arc::new(input);
+    let (daemon, gate, name, input, want) = start_gated(batch(1, 0, 4), 4).await;
     let mut set = JoinSet::new();
     for (k, epochs) in [1usize, 2, 2].into_iter().enumerate() {
         let (mut client, input) = (daemon.client().await, input.clone());
@@ -698,21 +691,7 @@ async fn full_queue_is_refused_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_and_cancelled_calls_are_dropped_before_dispatch() {
     let _serial = serial().await;
-    let all = cases();
-    let gate = Gate::new();
-    let daemon = start(
-        config(
-            batch(1, 0, 64),
-            Limits {
-                max_epochs_per_request: 64,
-                ..Limits::default()
-            },
-        ),
-        Arc::new(GateBackend(gate.clone())),
-    )
-    .await;
-    let (name, input, want) = all.iter().find(|(_, i, _)| i.n == 16).unwrap().clone();
-    let input = Arc::new(input);
+    let (daemon, gate, name, input, want) = start_gated(batch(1, 0, 64), 64).await;
     let holder = {
         let (mut client, input) = (daemon.client().await, input.clone());
         tokio::spawn(async move { client.run_epochs(request(&[&*input])).await })
@@ -785,21 +764,7 @@ async fn expired_and_cancelled_calls_are_dropped_before_dispatch() {
 async fn shutdown_under_load_finishes_every_accepted_call() {
     let _serial = serial().await;
     const CALLS: usize = 16;
-    let all = cases();
-    let gate = Gate::new();
-    let daemon = start(
-        config(
-            batch(4, 1, 1024),
-            Limits {
-                max_epochs_per_request: 64,
-                ..Limits::default()
-            },
-        ),
-        Arc::new(GateBackend(gate.clone())),
-    )
-    .await;
-    let (name, input, want) = all.iter().find(|(_, i, _)| i.n == 16).unwrap().clone();
-    let input = Arc::new(input);
+    let (daemon, gate, name, input, want) = start_gated(batch(4, 1, 1024), 64).await;
     let mut set = JoinSet::new();
     for _ in 0..CALLS {
         let (mut client, input) = (daemon.client().await, input.clone());
