@@ -36,13 +36,19 @@ fn batcher(size: usize) -> Vec<(u16, u16)> {
 
 /// The network for `size` (a power of two up to [`MAX_LEN`]), built once.
 fn network(size: usize) -> &'static [(u16, u16)] {
+    // The cache is indexed by log2(size), and the vector code trusts the network's indices
+    // to stay below the block length: any other size would break both.
+    assert!(
+        size.is_power_of_two() && size <= MAX_LEN,
+        "no sorting network for {size} rows"
+    );
     const SIZES: usize = MAX_LEN.trailing_zeros() as usize + 1;
     static NETS: [OnceLock<Vec<(u16, u16)>>; SIZES] = [const { OnceLock::new() }; SIZES];
     NETS[size.trailing_zeros() as usize].get_or_init(|| batcher(size))
 }
 
 /// Sorts each lane of `block` (length a power of two up to [`MAX_LEN`]) ascending.
-pub fn sort_lanes(block: &mut [[i64; LANES]]) {
+fn sort_lanes(block: &mut [[i64; LANES]]) {
     let net = network(block.len());
     #[cfg(target_arch = "x86_64")]
     {
@@ -164,6 +170,13 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A size without a network is refused, never served another size's comparators.
+    #[test]
+    #[should_panic(expected = "no sorting network for 6 rows")]
+    fn sizes_other_than_powers_of_two_are_refused() {
+        network(6);
     }
 
     /// Each implementation this CPU can run, on random blocks of every size.
