@@ -315,6 +315,14 @@ impl I32F32Divisor {
         self.d
     }
 
+    /// For a positive divisor, its Granlund–Montgomery parameters `(magic, sh1, sh2,
+    /// integral)`: vector kernels divide a numerator `a` by them as `gm(a)` when `integral`,
+    /// else `gm(a << 32)` for `a < 2^32`, with `gm(x) = (t + ((x - t) >> sh1)) >> sh2` and
+    /// `t` the high word of `magic * x`.
+    pub fn gm_params(&self) -> Option<(u64, u32, u32, bool)> {
+        (self.norm != 0).then_some((self.magic, self.sh1, self.sh2, self.integral))
+    }
+
     /// `a.safe_div(d)`.
     #[inline(always)]
     pub fn safe_div(&self, a: I32F32) -> I32F32 {

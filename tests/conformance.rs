@@ -4,8 +4,21 @@
 
 mod common;
 
+use yuma::epoch::Layout;
+
 #[test]
 fn cpu_matches_every_case() {
+    check_layout(Layout::Auto, "cpu");
+}
+
+/// Both bond layouts on every case, whatever `Auto` would pick for it.
+#[test]
+fn cpu_matches_every_case_in_each_layout() {
+    check_layout(Layout::Sparse, "cpu sparse bonds");
+    check_layout(Layout::Dense, "cpu dense bonds");
+}
+
+fn check_layout(layout: Layout, name: &str) {
     let cases = common::cases::conformance_cases();
     let mut failures = Vec::new();
     for (path, case) in &cases {
@@ -13,7 +26,7 @@ fn cpu_matches_every_case() {
             .output
             .as_ref()
             .unwrap_or_else(|| panic!("{path}: no output"));
-        match yuma::epoch::run_epoch(&case.input) {
+        match yuma::epoch::run_epoch_with(&case.input, layout) {
             Ok(got) => {
                 if let Some(m) = expected.first_difference(&got) {
                     failures.push(format!("{path}: {m}"));
@@ -24,7 +37,7 @@ fn cpu_matches_every_case() {
     }
     common::report(
         &format!(
-            "cpu: checked {} cases, {} failed",
+            "{name}: checked {} cases, {} failed",
             cases.len(),
             failures.len()
         ),

@@ -2,7 +2,9 @@
 //! one file per stage, over CSR rows, bit-identical to the chain.
 
 pub mod bonds;
+pub mod bonds_dense;
 pub mod consensus;
+pub mod dense;
 pub mod emission;
 pub mod sort_network;
 pub mod sparse;
@@ -13,10 +15,17 @@ use rayon::prelude::*;
 
 use crate::fixed::{I32F32, fixed_proportion_to_u16};
 use crate::model::{EpochInput, EpochOutput, InputError, SparseMatrix};
+pub use bonds_dense::Layout;
 use sparse::Csr;
 
 /// Runs one epoch. Validates the input first; never panics on any input.
 pub fn run_epoch(input: &EpochInput) -> Result<EpochOutput, InputError> {
+    run_epoch_with(input, Layout::Auto)
+}
+
+/// [`run_epoch`] with the bond matrices' layout chosen by the caller; every layout gives
+/// the same outputs.
+pub fn run_epoch_with(input: &EpochInput, layout: Layout) -> Result<EpochOutput, InputError> {
     input.validate()?;
     let n = input.n as usize;
 
@@ -32,7 +41,7 @@ pub fn run_epoch(input: &EpochInput) -> Result<EpochOutput, InputError> {
     let penalty = I32F32::from_u16(input.bonds_penalty).safe_div(I32F32::from_u16(u16::MAX));
     let wfb = bonds::weights_for_bonds(&w, &clipped, penalty);
 
-    let (dividends, ema) = if input.yuma3 {
+    let (dividends, bonds) = if input.yuma3 {
         let old = bonds::read_bonds(input, true);
         let liquid = input.liquid_alpha && consensus.iter().any(|&c| c != I32F32::ZERO);
         let ema = if liquid {
@@ -46,25 +55,33 @@ pub fn run_epoch(input: &EpochInput) -> Result<EpochOutput, InputError> {
                 n,
             )
         };
-        (
-            bonds::dividends_yuma3(&ema, &incentive, &st.active_stake, n),
-            ema,
-        )
+        let div = bonds::dividends_yuma3(&ema, &incentive, &st.active_stake, n);
+        (div, stored_bonds(&ema, &st.new_permit))
     } else {
-        let mut old = bonds::read_bonds(input, false);
-        old.col_normalize(n);
-        let mut delta = bonds::row_scale(wfb, &st.active_stake);
-        delta.col_normalize(n);
-        let mut ema = bonds::ema_fixed(
-            &delta,
-            &old,
-            bonds::fixed_alpha(input.bonds_moving_average),
-            n,
+        let alpha = bonds::fixed_alpha(input.bonds_moving_average);
+        let dense = bonds_dense::original(
+            input,
+            &wfb,
+            &st.active_stake,
+            &incentive,
+            &st.new_permit,
+            alpha,
+            layout,
         );
-        ema.col_normalize(n);
-        let div = bonds::dividends_original(&ema, &incentive, n);
-        ema.col_max_upscale(n);
-        (div, ema)
+        match dense {
+            Some(b) => (b.dividends, b.stored),
+            None => {
+                let mut old = bonds::read_bonds(input, false);
+                old.col_normalize(n);
+                let mut delta = bonds::row_scale(wfb, &st.active_stake);
+                delta.col_normalize(n);
+                let mut ema = bonds::ema_fixed(&delta, &old, alpha, n);
+                ema.col_normalize(n);
+                let div = bonds::dividends_original(&ema, &incentive, n);
+                ema.col_max_upscale(n);
+                (div, stored_bonds(&ema, &st.new_permit))
+            }
+        }
     };
 
     let em = emission::compute(
@@ -85,7 +102,7 @@ pub fn run_epoch(input: &EpochInput) -> Result<EpochOutput, InputError> {
         incentive: to_u16(&incentive),
         dividend: to_u16(&dividends),
         validator_trust: to_u16(&trust),
-        bonds: stored_bonds(&ema, &st.new_permit),
+        bonds,
         new_validator_permit: st.new_permit,
         emission: em.combined,
         server_emission: em.server,
