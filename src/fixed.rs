@@ -232,19 +232,15 @@ impl I32F32Divisor {
         let shift = du.leading_zeros();
         let norm = du << shift;
         let inv = ((((!norm) as u128) << 64) | u64::MAX as u128) / norm as u128;
-        // Sums of u16 weights and raw bonds are whole numbers.
-        let integral = du & 0xFFFF_FFFF == 0;
-        let g = if integral { du >> 32 } else { du };
-        let l = u64::BITS - (g - 1).leading_zeros();
-        let magic = ((((1u128 << l) - g as u128) << 64) / g as u128 + 1) as u64;
+        let (magic, sh1, sh2, integral) = gm_params(du);
         Self {
             d,
             norm,
             shift,
             inv: inv as u64,
             magic,
-            sh1: l.min(1),
-            sh2: l.saturating_sub(1),
+            sh1,
+            sh2,
             integral,
         }
     }
@@ -315,19 +311,25 @@ impl I32F32Divisor {
         self.d
     }
 
-    /// For a positive divisor, its Granlund–Montgomery parameters `(magic, sh1, sh2,
-    /// integral)`: vector kernels divide a numerator `a` by them as `gm(a)` when `integral`,
-    /// else `gm(a << 32)` for `a < 2^32`, with `gm(x) = (t + ((x - t) >> sh1)) >> sh2` and
-    /// `t` the high word of `magic * x`.
-    pub fn gm_params(&self) -> Option<(u64, u32, u32, bool)> {
-        (self.norm != 0).then_some((self.magic, self.sh1, self.sh2, self.integral))
-    }
-
     /// `a.safe_div(d)`.
     #[inline(always)]
     pub fn safe_div(&self, a: I32F32) -> I32F32 {
         self.checked_div(a).unwrap_or(I32F32::ZERO)
     }
+}
+
+/// Granlund–Montgomery parameters `(magic, sh1, sh2, integral)` for dividing I32F32 values
+/// by the positive raw divisor `d`: when `integral` (`d` a whole number `g`) the raw
+/// quotient is `gm(a)`, else `gm(a << 32)` for `a < 2^32` (and `g = d`), where
+/// `gm(x) = (t + ((x - t) >> sh1)) >> sh2` and `t` is the high word of `magic * x`.
+pub fn gm_params(d: u64) -> (u64, u32, u32, bool) {
+    // Sums of u16 weights and raw bonds are whole numbers.
+    let integral = d & 0xFFFF_FFFF == 0;
+    let g = if integral { d >> 32 } else { d };
+    let l = u64::BITS - (g - 1).leading_zeros();
+    // `floor(2^64 (2^l - g) / g) + 1`; `2^l - g < g`, so the quotient fits 64 bits.
+    let magic = div_u128_by_u64(((1u128 << l) - g as u128) as u64, 0, g).wrapping_add(1);
+    (magic, l.min(1), l.saturating_sub(1), integral)
 }
 
 /// `u16_proportion_to_fixed` / `fixed_to_fixed_u16_proportion` of a u16: `x / 65535`.

@@ -78,7 +78,7 @@ pub fn original(
         lms => lms.saturating_add(1),
     };
     let reg = &input.block_at_registration[..n];
-    let mut old = vec![0u64; cells];
+    let mut old = dense::Block::zeroed(cells);
     for (r, &i) in uids.iter().enumerate() {
         let row = &mut old[r * n..(r + 1) * n];
         for (j, b) in input.bonds.row_pairs(i) {
@@ -93,7 +93,7 @@ pub fn original(
     normalize_cols(&mut old, n);
 
     // Weights for bonds scaled by each row's active stake, column-normalised.
-    let mut new = vec![0u64; cells];
+    let mut new = dense::Block::zeroed(cells);
     for (r, &i) in uids.iter().enumerate() {
         let row = &mut new[r * n..(r + 1) * n];
         let (cols, vals) = wfb.row(i);
@@ -112,7 +112,7 @@ pub fn original(
     // The EMA, its column normalisation, dividends, then the max-upscale.
     let mut present = vec![false; cells];
     dense::ema(&mut new, &old, alpha.0 as u64, keep.0 as u64, &mut present);
-    let ema = &mut new;
+    let ema = &mut *new;
     normalize_cols(ema, n);
     let inc: Vec<u64> = incentive.iter().map(|x| x.0 as u64).collect();
     let mut dividends = vec![I32F32::ZERO; n];

@@ -6,9 +6,11 @@
 //!
 //! Cells hold non-negative I32F32 raw values (`0..=i64::MAX`) as `u64`; a missing entry is
 //! 0, which every kernel treats as the sparse operation treats an absent entry. Products
-//! are formed from 32-bit halves because 64-bit lanes have no high multiply.
+//! are formed from 32-bit multiplies because 64-bit lanes have no high multiply, so the
+//! vector paths take values below 2 (epochs hold values up to 1); a row holding anything
+//! larger goes through the exact scalar operations of `fixed.rs` instead.
 
-use crate::fixed::{I32F32, I32F32Divisor};
+use crate::fixed::{I32F32, gm_params};
 
 /// Low 32 bits.
 const LO: u64 = 0xFFFF_FFFF;
@@ -16,33 +18,88 @@ const LO: u64 = 0xFFFF_FFFF;
 /// Largest cell value, `I32F32::MAX`.
 const MAX: u64 = i64::MAX as u64;
 
-/// `(a * b) >> 64` and the middle word that `(a * b) >> 32` needs, from four 32-bit
-/// products: returns `(hi, mid)` with `a * b = hi * 2^64 + (mid mod 2^32) * 2^32 + low`.
+/// Cells below this take the vector paths of the multiplying kernels.
+const FAST: u64 = 1 << 33;
+
+/// `I32F32::saturating_mul` for operands below [`FAST`]: high halves are 0 or 1, so the
+/// floored product needs one 32-bit multiply (and never saturates).
 #[inline(always)]
-fn mul_parts(a: u64, b: u64) -> (u64, u64) {
-    let (a0, a1, b0, b1) = (a & LO, a >> 32, b & LO, b >> 32);
-    let lo = a0 * b0;
-    let m1 = a1 * b0;
-    let m2 = a0 * b1;
-    let mid = (lo >> 32) + (m1 & LO) + (m2 & LO);
-    (a1 * b1 + (m1 >> 32) + (m2 >> 32) + (mid >> 32), mid)
+fn mul_fast(a: u64, b: u64) -> u64 {
+    let (al, ah, bl, bh) = (a & LO, a >> 32, b & LO, b >> 32);
+    ((al * bl) >> 32) + ah * bl + bh * al + ((ah & bh) << 32)
 }
 
-/// `I32F32::saturating_mul` for cells: the floored product, clamped to `MAX`.
+/// `I32F32::saturating_mul` for any two cells.
+fn mul_exact(a: u64, b: u64) -> u64 {
+    I32F32(a as i64).saturating_mul(I32F32(b as i64)).0 as u64
+}
+
+/// Whether every cell of `row` is below [`FAST`].
 #[inline(always)]
-pub fn mul(a: u64, b: u64) -> u64 {
-    let (hi, mid) = mul_parts(a, b);
-    if hi >> 31 != 0 {
-        MAX
-    } else {
-        (hi << 32) | (mid & LO)
+fn fast(row: &[u64]) -> bool {
+    let mut or = 0;
+    for &v in row {
+        or |= v;
     }
+    or < FAST
 }
 
 /// `I32F32::saturating_add` for cells (two cells never wrap a `u64`).
 #[inline(always)]
 fn add(a: u64, b: u64) -> u64 {
     (a + b).min(MAX)
+}
+
+/// A zeroed block of cells from a per-thread pool, given back on drop: a fresh block of
+/// hundreds of kilobytes would cost a page fault per 4 KiB on every epoch.
+pub struct Block(Vec<u64>);
+
+/// Blocks kept per thread: the most one epoch holds at once.
+const POOL_KEEP: usize = 2;
+
+thread_local! {
+    static POOL: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Block {
+    /// `len` zero cells.
+    pub fn zeroed(len: usize) -> Self {
+        let mut v = POOL
+            .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        v.clear();
+        v.resize(len, 0);
+        Self(v)
+    }
+}
+
+impl std::ops::Deref for Block {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Block {
+    fn deref_mut(&mut self) -> &mut [u64] {
+        &mut self.0
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        // `try_with`: during thread teardown the pool may be gone; then the block is freed.
+        let _ = POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut()
+                && p.len() < POOL_KEEP
+            {
+                p.push(v);
+            }
+        });
+    }
 }
 
 /// One divisor per column, prepared for [`div_cols`]. A zero divisor leaves its column as
@@ -56,7 +113,7 @@ pub struct ColDivisors {
     pre: Vec<u64>,
     /// Numerator bits the vector path cannot take: a row holding one goes the exact way.
     bad: Vec<u64>,
-    exact: Vec<I32F32Divisor>,
+    divisor: Vec<u64>,
 }
 
 impl ColDivisors {
@@ -69,30 +126,36 @@ impl ColDivisors {
             sh2: Vec::with_capacity(len),
             pre: Vec::with_capacity(len),
             bad: Vec::with_capacity(len),
-            exact: Vec::with_capacity(len),
+            divisor: divisors.to_vec(),
         };
         for &d in divisors {
-            let exact = I32F32Divisor::new(I32F32(d as i64));
-            // Zero (or no GM form): magic 0 and no shifts make the quotient the numerator.
-            let (magic, sh1, sh2, integral) = exact.gm_params().unwrap_or((0, 0, 0, true));
+            // The vector path needs the numerator `a << pre` to have a zero low word: a
+            // fraction over a whole number, or 1 or more over a fraction, goes the exact
+            // way, as does any numerator (or divisor) past I32F32::MAX.
+            const TOP: u64 = 1 << 63;
+            let (magic, sh1, sh2, pre, bad) = match d {
+                // Zero and 1 leave the numerator as it is: magic 0 and no shifts do that.
+                0 | 0x1_0000_0000 => (0, 0, 0, 0, TOP),
+                d if d > MAX => (0, 0, 0, 0, u64::MAX),
+                d => match gm_params(d) {
+                    (m, s1, s2, true) => (m, s1, s2, 0, LO | TOP),
+                    (m, s1, s2, false) => (m, s1, s2, 32, !LO),
+                },
+            };
             t.magic.push(magic);
             t.sh1.push(sh1 as u64);
             t.sh2.push(sh2 as u64);
-            t.pre.push(if integral { 0 } else { 32 });
-            // Numerators of 1 or more over a fractional divisor need the 128-bit quotient.
-            t.bad.push(if integral { 1 << 63 } else { !LO });
-            t.exact.push(exact);
+            t.pre.push(pre);
+            t.bad.push(bad);
         }
         t
     }
 
     /// `safe_div` of one cell by column `j`'s divisor, or the cell when it is zero.
     fn exact_div(&self, j: usize, a: u64) -> u64 {
-        let d = &self.exact[j];
-        if d.divisor() == I32F32::ZERO {
-            a
-        } else {
-            d.safe_div(I32F32(a as i64)).0 as u64
+        match self.divisor[j] {
+            0 => a,
+            d => I32F32(a as i64).safe_div(I32F32(d as i64)).0 as u64,
         }
     }
 }
@@ -222,8 +285,11 @@ fn div_cols_generic(vals: &mut [u64], d: &ColDivisors) {
             continue;
         }
         for (j, a) in row.iter_mut().enumerate() {
+            // The numerator `x` is `h << 32`, so the high word of `magic * x` is that of
+            // `magic * h` shifted by 32: two 32-bit multiplies.
             let x = *a << d.pre[j];
-            let (t, _) = mul_parts(d.magic[j], x);
+            let (h, m) = (x >> 32, d.magic[j]);
+            let t = (m >> 32) * h + (((m & LO) * h) >> 32);
             let q = (t + ((x - t) >> d.sh1[j])) >> d.sh2[j];
             // A quotient past I32F32::MAX is an overflow, which `safe_div` makes 0.
             *a = if q > MAX { 0 } else { q };
@@ -240,8 +306,14 @@ multiversion! {
 fn scale_rows_generic(vals: &mut [u64], scale: &[u64]) {
     let n = vals.len() / scale.len().max(1);
     for (row, &s) in vals.chunks_exact_mut(n.max(1)).zip(scale) {
-        for v in row.iter_mut() {
-            *v = mul(*v, s);
+        if s < FAST && fast(row) {
+            for v in row.iter_mut() {
+                *v = mul_fast(*v, s);
+            }
+        } else {
+            for v in row.iter_mut() {
+                *v = mul_exact(*v, s);
+            }
         }
     }
 }
@@ -254,9 +326,21 @@ multiversion! {
 
 #[inline(always)]
 fn ema_generic(new: &mut [u64], old: &[u64], alpha: u64, keep: u64, present: &mut [bool]) {
-    for ((w, &b), p) in new.iter_mut().zip(old).zip(present.iter_mut()) {
-        *w = add(mul(alpha, *w), mul(keep, b));
-        *p = *w > 0;
+    // Row-sized pieces, so that one large value sends only its piece the exact way.
+    const PIECE: usize = 256;
+    let pieces = new.chunks_mut(PIECE).zip(old.chunks(PIECE));
+    for ((new, old), present) in pieces.zip(present.chunks_mut(PIECE)) {
+        if alpha < FAST && keep < FAST && fast(new) && fast(old) {
+            for ((w, &b), p) in new.iter_mut().zip(old).zip(present.iter_mut()) {
+                *w = mul_fast(alpha, *w) + mul_fast(keep, b);
+                *p = *w > 0;
+            }
+        } else {
+            for ((w, &b), p) in new.iter_mut().zip(old).zip(present.iter_mut()) {
+                *w = add(mul_exact(alpha, *w), mul_exact(keep, b));
+                *p = *w > 0;
+            }
+        }
     }
 }
 
@@ -270,15 +354,22 @@ fn dot_rows_generic(vals: &[u64], x: &[u64]) -> Vec<u64> {
     let n = x.len().max(1);
     let mut out = Vec::with_capacity(vals.len() / n);
     // Plain loops, no closures: a closure would not inherit the caller's target features.
+    let x_fast = fast(x);
     for row in vals.chunks_exact(n) {
-        // Products are below 2^63, so split sums of fewer than 2^31 of them are exact.
-        let (mut hi, mut lo) = (0u64, 0u64);
-        for (&v, &w) in row.iter().zip(x) {
-            let p = mul(w, v);
-            hi += p >> 32;
-            lo += p & LO;
+        if x_fast && fast(row) {
+            // Products are below 2^34: fewer than 2^30 of them sum exactly in a u64.
+            let mut sum = 0u64;
+            for (&v, &w) in row.iter().zip(x) {
+                sum += mul_fast(w, v);
+            }
+            out.push(sum.min(MAX));
+        } else {
+            let mut sum = 0u64;
+            for (&v, &w) in row.iter().zip(x) {
+                sum = add(sum, mul_exact(w, v));
+            }
+            out.push(sum);
         }
-        out.push((((hi as u128) << 32) + lo as u128).min(MAX as u128) as u64);
     }
     out
 }
@@ -290,8 +381,14 @@ multiversion! {
 
 #[inline(always)]
 fn to_u16_generic(vals: &[u64], out: &mut [u16]) {
+    const M: u64 = u16::MAX as u64;
     for (o, &v) in out.iter_mut().zip(vals) {
-        *o = (mul(v, (u16::MAX as u64) << 32) >> 32).min(u16::MAX as u64) as u16;
+        // `v * 65535` is exact below 2^47; from there on the result clamps to 65535.
+        *o = if v >= 1 << 47 {
+            M
+        } else {
+            ((v * M) >> 32).min(M)
+        } as u16;
     }
 }
 
@@ -334,7 +431,11 @@ mod tests {
         for &a in &s {
             for &b in &s {
                 let (fa, fb) = (I32F32(a as i64), I32F32(b as i64));
-                assert_eq!(mul(a, b), fa.saturating_mul(fb).0 as u64, "{a} * {b}");
+                let want = fa.saturating_mul(fb).0 as u64;
+                assert_eq!(mul_exact(a, b), want, "{a} * {b}");
+                if a < FAST && b < FAST {
+                    assert_eq!(mul_fast(a, b), want, "{a} * {b} (fast)");
+                }
                 assert_eq!(add(a, b), fa.saturating_add(fb).0 as u64, "{a} + {b}");
             }
         }
@@ -358,18 +459,32 @@ mod tests {
 
     fn div_cols_case() {
         let s = samples();
-        // Whole-number, fractional, zero, 1 raw and tiny divisors, each over every sample.
-        let mut divs: Vec<u64> = vec![0, 1, 3, 1 << 32, 7 << 32, (1 << 32) + 1, 12_345];
-        divs.extend(s.iter().step_by(7));
+        let unit: Vec<u64> = s.iter().map(|&v| v & LO).collect();
+        let whole: Vec<u64> = s.iter().map(|&v| v & !LO & MAX).collect();
+        // Zero, 1, 1.0, whole-number, fractional and tiny divisors over every sample: most
+        // rows hold a numerator the vector path cannot take.
+        let mut mixed: Vec<u64> = vec![0, 1, 3, 1 << 32, 7 << 32, (1 << 32) + 1, 12_345];
+        mixed.extend(s.iter().step_by(7));
+        check_div(&mixed, &s);
+        // Fractional divisors over values below 1, and whole-number divisors over whole
+        // numbers: every row takes the vector path.
+        let fractional: Vec<u64> = s.iter().filter(|&&d| d & LO != 0).copied().collect();
+        check_div(&fractional, &unit);
+        let whole_divs: Vec<u64> = whole.iter().filter(|&&d| d != 0).copied().collect();
+        check_div(&whole_divs, &whole);
+    }
+
+    /// `div_cols` by `divs` over rows of every value in `nums` (and one mixed row per
+    /// column offset) against `safe_div`.
+    fn check_div(divs: &[u64], nums: &[u64]) {
         let n = divs.len();
-        let d = ColDivisors::new(&divs);
-        // Rows mix numerators that take the vector path with ones that force the exact path.
+        let d = ColDivisors::new(divs);
         let mut vals: Vec<u64> = Vec::new();
-        for &a in &s {
+        for &a in nums {
             vals.extend(std::iter::repeat_n(a, n));
         }
         for k in 0..n {
-            vals.extend((0..n).map(|j| s[(j * 31 + k) % s.len()] & LO));
+            vals.extend((0..n).map(|j| nums[(j * 31 + k) % nums.len()]));
         }
         let want: Vec<u64> = vals
             .iter()
@@ -394,6 +509,12 @@ mod tests {
 
     fn row_kernels_case() {
         let s = samples();
+        // Values below 2 (the vector paths), then every sample (mostly the exact paths).
+        row_kernels_on(&s.iter().map(|&v| v % FAST).collect::<Vec<_>>());
+        row_kernels_on(&s);
+    }
+
+    fn row_kernels_on(s: &[u64]) {
         let n = 16;
         let vals: Vec<u64> = s.iter().take(n * 12).copied().collect();
         let rows = vals.len() / n;
