@@ -7,22 +7,10 @@
 //! keeps exactly its positive results; those entries stay present through the later
 //! normalisations even where they floor to zero, so a presence mask is kept from there.
 
-use crate::epoch::dense::{self, ColDivisors};
+use crate::epoch::dense::{self, ColDivisors, Layout};
 use crate::epoch::sparse::{Csr, normalize};
 use crate::fixed::I32F32;
 use crate::model::{EpochInput, SparseMatrix};
-
-/// Whether to run the dense path.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Layout {
-    /// Dense when the rows that hold entries are at least half full.
-    #[default]
-    Auto,
-    /// Always sparse.
-    Sparse,
-    /// Always dense (tests use it to hold both paths to the same answers).
-    Dense,
-}
 
 /// What original Yuma's bond steps produce.
 pub struct OriginalBonds {
@@ -46,8 +34,7 @@ pub fn original(
     let n = input.n as usize;
     let keep = I32F32::ONE.saturating_sub(alpha);
     let negative = |x: &[I32F32]| x.iter().any(|&v| v < I32F32::ZERO);
-    if layout == Layout::Sparse
-        || n == 0
+    if n == 0
         || alpha < I32F32::ZERO
         || keep < I32F32::ZERO
         || negative(active_stake)
@@ -67,8 +54,7 @@ pub fn original(
         }
     }
     let cells = uids.len() * n;
-    let entries = wfb.vals.len() + input.bonds.vals.len();
-    if layout == Layout::Auto && cells > 2 * entries {
+    if !layout.dense(wfb.vals.len() + input.bonds.vals.len(), cells) {
         return None;
     }
 

@@ -1,6 +1,7 @@
 //! Steps 6-8: stake-weighted median consensus per column, clipping, validator trust and
 //! incentive.
 
+use crate::epoch::dense::Layout;
 use crate::epoch::sort_network;
 use crate::epoch::sparse::{Csr, normalize, wrapping_sum};
 use crate::fixed::I32F32;
@@ -16,6 +17,7 @@ pub fn weighted_median(
     weights: &Csr,
     n: usize,
     kappa: I32F32,
+    layout: Layout,
 ) -> Vec<I32F32> {
     // Positive-stake rows only, re-normalised.
     let rows: Vec<usize> = (0..active_stake.len())
@@ -33,6 +35,10 @@ pub fn weighted_median(
     // Normalised weights fit 33 bits; only raw rows whose wrapped sum was not positive
     // can exceed 47 and need the wide cells.
     if weights.vals.iter().all(|v| v.0 < 1 << 47) {
+        let staked: usize = rows.iter().map(|&i| weights.row(i).0.len()).sum();
+        if k <= sort_network::MAX_LEN && layout.dense(staked, k * n) {
+            return medians_dense(weights, &rows, &use_stake, n, stake_sum, minority);
+        }
         medians::<u64>(weights, &rows, &use_stake, n, stake_sum, minority)
     } else {
         medians::<u128>(weights, &rows, &use_stake, n, stake_sum, minority)
@@ -120,6 +126,78 @@ fn medians<C: Cell>(
         .collect()
 }
 
+/// Medians of weights that fill at least half of their staked rows: every staked row
+/// holds a cell in every column (score 0 where it has no entry), placed straight into the
+/// sorting network's lane blocks, eight columns to a block.
+fn medians_dense(
+    weights: &Csr,
+    rows: &[usize],
+    stake: &[I32F32],
+    n: usize,
+    stake_sum: I32F32,
+    minority: I32F32,
+) -> Vec<I32F32> {
+    const L: usize = sort_network::LANES;
+    let k = rows.len();
+    let height = k.next_power_of_two();
+    let groups = n.div_ceil(L);
+    // Row r of every block starts as (0, r); rows past k pad with the largest value.
+    let mut blocks = vec![[i64::MAX; L]; groups * height];
+    for block in blocks.chunks_exact_mut(height) {
+        for (r, row) in block.iter_mut().enumerate().take(k) {
+            *row = [r as i64; L];
+        }
+    }
+    for (r, &i) in rows.iter().enumerate() {
+        let (cols, vals) = weights.row(i);
+        for (&c, &v) in cols.iter().zip(vals) {
+            let c = c as usize;
+            if c < n {
+                blocks[(c / L) * height + r][c % L] = u64::pack(v, r) as i64;
+            }
+        }
+    }
+    sort_network::sort_blocks(&mut blocks, height);
+    (0..n)
+        .map(|j| {
+            let block = &blocks[(j / L) * height..][..k];
+            let cell = |t: usize| block[t][j % L] as u64;
+            lane_median(cell, stake, k, stake_sum, minority)
+        })
+        .collect()
+}
+
+/// [`column_median`] for a column of all `k` staked rows, sorted: walks down from the
+/// top score while the stake at or below each score still exceeds `minority`, so it
+/// stops near the median instead of summing the whole column first.
+fn lane_median(
+    cell: impl Fn(usize) -> u64,
+    stake: &[I32F32],
+    k: usize,
+    stake_sum: I32F32,
+    minority: I32F32,
+) -> I32F32 {
+    // Stake of cells above the current score; the stake at or below it is the rest.
+    let mut above = I32F32::ZERO;
+    let mut answer = cell(k - 1).score();
+    let mut t = k;
+    while t > 0 {
+        let v = cell(t - 1).score();
+        if stake_sum.saturating_sub(above) <= minority {
+            break;
+        }
+        answer = v;
+        if v <= I32F32::ZERO {
+            break;
+        }
+        while t > 0 && cell(t - 1).score() == v {
+            above = above.saturating_add(stake[cell(t - 1).rank()]);
+            t -= 1;
+        }
+    }
+    answer
+}
+
 /// Median of one column given its cells sorted by score; the other `k - len` staked rows
 /// score 0.
 fn column_median<C: Cell>(
@@ -191,4 +269,44 @@ pub fn incentive(clipped: &Csr, active_stake: &[I32F32], n: usize) -> Vec<I32F32
     }
     normalize(&mut ranks);
     ranks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dense walk-down and the sparse column scan agree on small exact columns, where
+    /// partial stake sums hit `minority` exactly (the `>` against `>=` boundary) and
+    /// scores tie.
+    #[test]
+    fn lane_median_matches_column_median_at_exact_boundaries() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for _ in 0..20_000 {
+            let k = 1 + next(12) as usize;
+            let stake: Vec<I32F32> = (0..k).map(|_| I32F32(next(4) as i64)).collect();
+            let stake_sum = stake.iter().fold(I32F32::ZERO, |s, &v| s.wrapping_add(v));
+            let minority = I32F32(next(stake_sum.0 as u64 + 3) as i64 - 1);
+            // Score 0 means no entry half the time and an explicit zero otherwise.
+            let scores: Vec<(i64, bool)> = (0..k).map(|_| (next(4) as i64, next(2) == 0)).collect();
+            let mut sparse: Vec<u64> = (0..k)
+                .filter(|&r| scores[r].0 > 0 || scores[r].1)
+                .map(|r| u64::pack(I32F32(scores[r].0), r))
+                .collect();
+            let mut dense: Vec<u64> = (0..k).map(|r| u64::pack(I32F32(scores[r].0), r)).collect();
+            sparse.sort_unstable();
+            dense.sort_unstable();
+            let want = column_median(&sparse, &stake, k, stake_sum, minority);
+            let got = lane_median(|t| dense[t], &stake, k, stake_sum, minority);
+            assert_eq!(
+                got, want,
+                "stake {stake:?} scores {scores:?} minority {minority:?}"
+            );
+        }
+    }
 }

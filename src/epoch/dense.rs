@@ -12,6 +12,31 @@
 
 use crate::fixed::{I32F32, gm_params};
 
+/// Where the epoch may use dense blocks (the weighted median and original Yuma's bonds);
+/// every layout gives the same outputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// Dense where the rows that hold entries are at least half full.
+    #[default]
+    Auto,
+    /// Always sparse.
+    Sparse,
+    /// Dense wherever the dense path applies (tests use it to hold both paths to the same
+    /// answers).
+    Dense,
+}
+
+impl Layout {
+    /// Whether to go dense for `entries` entries over `cells` cells.
+    pub fn dense(self, entries: usize, cells: usize) -> bool {
+        match self {
+            Layout::Auto => 2 * entries >= cells,
+            Layout::Sparse => false,
+            Layout::Dense => true,
+        }
+    }
+}
+
 /// Low 32 bits.
 const LO: u64 = 0xFFFF_FFFF;
 

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::fixed::{I32F32, fixed_proportion_to_u16};
 use crate::model::{EpochInput, EpochOutput, InputError, SparseMatrix};
-pub use bonds_dense::Layout;
+pub use dense::Layout;
 use sparse::Csr;
 
 /// Runs one epoch. Validates the input first; never panics on any input.
@@ -33,7 +33,7 @@ pub fn run_epoch_with(input: &EpochInput, layout: Layout) -> Result<EpochOutput,
     let w = weights::masked_weights(input, &st.permit);
 
     let kappa = I32F32::from_u16(input.kappa).safe_div(I32F32::from_u16(u16::MAX));
-    let consensus = consensus::weighted_median(&st.active_stake, &w, n, kappa);
+    let consensus = consensus::weighted_median(&st.active_stake, &w, n, kappa, layout);
     let clipped = consensus::clip(&w, &consensus);
     let trust = clipped.row_sums();
     let incentive = consensus::incentive(&clipped, &st.active_stake, n);

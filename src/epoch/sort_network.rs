@@ -113,6 +113,14 @@ fn apply(block: &mut [[i64; LANES]], net: &[(u16, u16)]) {
     }
 }
 
+/// Sorts every lane of each consecutive `height`-row block of `blocks` (`height` a power
+/// of two up to [`MAX_LEN`] dividing `blocks.len()`) ascending.
+pub fn sort_blocks(blocks: &mut [[i64; LANES]], height: usize) {
+    for block in blocks.chunks_exact_mut(height) {
+        sort_lanes(block);
+    }
+}
+
 /// Sorts every column of `cells`, column `j` being `cells[starts[j]..starts[j + 1]]`;
 /// values must be below `i64::MAX` (the padding).
 pub fn sort_columns(cells: &mut [u64], starts: &[u32]) {
