@@ -1,9 +1,10 @@
 //! CPU epoch benchmarks: one epoch on one thread at n = 64..4096 (64 validators with full
 //! weight rows, warm bonds), Yuma3 + liquid alpha and original Yuma; and a batch of 128
-//! subnets of n = 256 across all cores.
+//! subnets of n = 256 across all cores; and n = 256 with and without dense blocks.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
+use yuma::epoch::Layout;
 use yuma::example::{Variant, realistic};
 
 fn single_epoch(c: &mut Criterion) {
@@ -18,6 +19,28 @@ fn single_epoch(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new(name, n), &input, |b, input| {
                 b.iter(|| yuma::epoch::run_epoch(black_box(input)).expect("valid example"))
             });
+        }
+    }
+    g.finish();
+}
+
+/// The same epochs with dense blocks allowed (`Auto`) and forbidden (`Sparse`), side by
+/// side in one run.
+fn layouts(c: &mut Criterion) {
+    let mut g = c.benchmark_group("epoch_layout");
+    for variant in [Variant::Yuma3Liquid, Variant::Original] {
+        let input = realistic(256, 64, variant, 7);
+        for layout in [Layout::Auto, Layout::Sparse] {
+            g.bench_with_input(
+                BenchmarkId::new(format!("{variant:?}/{layout:?}"), 256),
+                &input,
+                |b, input| {
+                    b.iter(|| {
+                        yuma::epoch::run_epoch_with(black_box(input), layout)
+                            .expect("valid example")
+                    })
+                },
+            );
         }
     }
     g.finish();
@@ -38,5 +61,5 @@ fn batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, single_epoch, batch);
+criterion_group!(benches, single_epoch, layouts, batch);
 criterion_main!(benches);

@@ -231,44 +231,59 @@ fn column_median<C: Cell>(
     pos.last().map_or(I32F32::ZERO, |&c| c.score())
 }
 
-/// `col_clip_sparse`: entries above their column's consensus take it, or vanish when it
-/// is not positive; the rest (zeros included) stay.
-pub fn clip(weights: &Csr, consensus: &[I32F32]) -> Csr {
+/// The clipped weights with what is read off them.
+pub struct Clipped {
+    /// `col_clip_sparse` of the weights.
+    pub weights: Csr,
+    /// `row_sum_sparse` of the clipped weights: validator trust.
+    pub trust: Vec<I32F32>,
+    /// `matmul_sparse` of the clipped weights by active stake, normalised: incentive.
+    pub incentive: Vec<I32F32>,
+}
+
+/// Clips the weights and reads trust and incentive off them in the same pass.
+///
+/// `col_clip_sparse`: entries above their column's consensus take it, or vanish when it is
+/// not positive; the rest (zeros included) stay. Trust is each clipped row's wrapping sum;
+/// incentive `rank_j = sum_i w_ij * s_i` (saturating), then `inplace_normalize`.
+pub fn clip(weights: &Csr, consensus: &[I32F32], active_stake: &[I32F32], n: usize) -> Clipped {
     let nnz = weights.cols.len();
     let mut out = Csr::with_capacity(weights.rows(), nnz);
     // Branch-free compaction: write every entry, advance only over kept ones (whether an
     // entry sits above its column's consensus is a coin flip the predictor cannot learn).
     out.cols.resize(nnz, 0);
     out.vals.resize(nnz, I32F32::ZERO);
+    let mut trust = Vec::with_capacity(weights.rows());
+    let mut ranks = vec![I32F32::ZERO; n];
     let mut len = 0;
     for i in 0..weights.rows() {
+        let s = active_stake.get(i).copied().unwrap_or(I32F32::ZERO);
         let (cols, vals) = weights.row(i);
+        let mut sum = I32F32::ZERO;
         for (&c, &v) in cols.iter().zip(vals) {
             let th = consensus[c as usize];
             let above = th < v;
+            let clipped = if above { th } else { v };
+            let keep = !above || th > I32F32::ZERO;
             out.cols[len] = c;
-            out.vals[len] = if above { th } else { v };
-            len += (!above || th > I32F32::ZERO) as usize;
+            out.vals[len] = clipped;
+            let kept = if keep { clipped } else { I32F32::ZERO };
+            sum = sum.wrapping_add(kept);
+            let r = &mut ranks[c as usize];
+            *r = r.saturating_add(s.saturating_mul(kept));
+            len += keep as usize;
         }
+        trust.push(sum);
         out.offsets.push(len as u32);
     }
     out.cols.truncate(len);
     out.vals.truncate(len);
-    out
-}
-
-/// `matmul_sparse` then `inplace_normalize`: `rank_j = sum_i w_ij * s_i`, normalised.
-pub fn incentive(clipped: &Csr, active_stake: &[I32F32], n: usize) -> Vec<I32F32> {
-    let mut ranks = vec![I32F32::ZERO; n];
-    for (i, &s) in active_stake.iter().enumerate() {
-        let (cols, vals) = clipped.row(i);
-        for (&c, &v) in cols.iter().zip(vals) {
-            let r = &mut ranks[c as usize];
-            *r = r.saturating_add(s.saturating_mul(v));
-        }
-    }
     normalize(&mut ranks);
-    ranks
+    Clipped {
+        weights: out,
+        trust,
+        incentive: ranks,
+    }
 }
 
 #[cfg(test)]

@@ -323,6 +323,35 @@ fn div_cols_generic(vals: &mut [u64], d: &ColDivisors) {
 }
 
 multiversion! {
+    /// `safe_div` of every cell by one divisor `d` (cells stay when `d` is zero).
+    pub fn div_by(vals: &mut [u64], d: u64) = div_by_generic;
+}
+
+#[inline(always)]
+fn div_by_generic(vals: &mut [u64], d: u64) {
+    let t = ColDivisors::new(&[d]);
+    let (magic, sh1, sh2, pre, bad_bits) = (t.magic[0], t.sh1[0], t.sh2[0], t.pre[0], t.bad[0]);
+    let mut bad = 0;
+    for &a in vals.iter() {
+        bad |= a & bad_bits;
+    }
+    if bad != 0 {
+        for a in vals.iter_mut() {
+            *a = t.exact_div(0, *a);
+        }
+        return;
+    }
+    for a in vals.iter_mut() {
+        // As in `div_cols_generic`, with the column's parameters held in registers.
+        let x = *a << pre;
+        let h = x >> 32;
+        let q = (magic >> 32) * h + (((magic & LO) * h) >> 32);
+        let q = (q + ((x - q) >> sh1)) >> sh2;
+        *a = if q > MAX { 0 } else { q };
+    }
+}
+
+multiversion! {
     /// Multiplies row `r` of the block `vals` by `scale[r]` (saturating).
     pub fn scale_rows(vals: &mut [u64], scale: &[u64]) = scale_rows_generic;
 }
@@ -497,6 +526,20 @@ mod tests {
         check_div(&fractional, &unit);
         let whole_divs: Vec<u64> = whole.iter().filter(|&&d| d != 0).copied().collect();
         check_div(&whole_divs, &whole);
+        // One divisor over a whole slice, on both paths.
+        for &d in mixed.iter().chain(&fractional).chain(&whole_divs) {
+            for nums in [&s, &unit, &whole] {
+                let mut got = nums.clone();
+                div_by(&mut got, d);
+                for (&a, &g) in nums.iter().zip(&got) {
+                    let want = match d {
+                        0 => a,
+                        d => I32F32(a as i64).safe_div(I32F32(d as i64)).0 as u64,
+                    };
+                    assert_eq!(g, want, "{a} / {d}");
+                }
+            }
+        }
     }
 
     /// `div_cols` by `divs` over rows of every value in `nums` (and one mixed row per

@@ -34,9 +34,11 @@ pub fn run_epoch_with(input: &EpochInput, layout: Layout) -> Result<EpochOutput,
 
     let kappa = I32F32::from_u16(input.kappa).safe_div(I32F32::from_u16(u16::MAX));
     let consensus = consensus::weighted_median(&st.active_stake, &w, n, kappa, layout);
-    let clipped = consensus::clip(&w, &consensus);
-    let trust = clipped.row_sums();
-    let incentive = consensus::incentive(&clipped, &st.active_stake, n);
+    let consensus::Clipped {
+        weights: clipped,
+        trust,
+        incentive,
+    } = consensus::clip(&w, &consensus, &st.active_stake, n);
 
     let penalty = I32F32::from_u16(input.bonds_penalty).safe_div(I32F32::from_u16(u16::MAX));
     let wfb = bonds::weights_for_bonds(&w, &clipped, penalty);

@@ -53,33 +53,6 @@ impl Csr {
         self.offsets.push(self.cols.len() as u32);
     }
 
-    /// Keeps the entries for which `keep(row, col, value)` holds, in order.
-    pub fn filter(&self, mut keep: impl FnMut(usize, u16, I32F32) -> bool) -> Self {
-        let mut out = Self::with_capacity(self.rows(), self.cols.len());
-        for i in 0..self.rows() {
-            let (cols, vals) = self.row(i);
-            for (&c, &v) in cols.iter().zip(vals) {
-                if keep(i, c, v) {
-                    out.push(c, v);
-                }
-            }
-            out.end_row();
-        }
-        out
-    }
-
-    /// `row_sum_sparse`: wrapping row sums.
-    pub fn row_sums(&self) -> Vec<I32F32> {
-        (0..self.rows())
-            .map(|i| {
-                self.row(i)
-                    .1
-                    .iter()
-                    .fold(I32F32::ZERO, |s, &v| s.wrapping_add(v))
-            })
-            .collect()
-    }
-
     /// `inplace_col_normalize_sparse` over `n` columns: saturating column sums (entries of
     /// columns >= n are left as they are), then divide where the sum is non-zero.
     pub fn col_normalize(&mut self, n: usize) {
