@@ -313,7 +313,7 @@ fn check_matrix(field: &'static str, m: &SparseMatrix) -> Result<(), InputError>
     let nnz = m.cols.len();
     if m.vals.len() != nnz
         || m.offsets.first().is_some_and(|&o| o != 0)
-        || m.offsets.windows(2).any(|w| w[0] > w[1])
+        || !ascending(&m.offsets, |a, b| a <= b)
         || m.offsets.last().is_some_and(|&o| o as usize != nnz)
     {
         return Err(InputError::Csr { field });
@@ -322,7 +322,7 @@ fn check_matrix(field: &'static str, m: &SparseMatrix) -> Result<(), InputError>
     let mut seen = vec![0u64; 1024];
     for i in 0..m.rows() {
         let (cols, _) = m.row(i);
-        if cols.windows(2).all(|w| w[0] < w[1]) {
+        if ascending(cols, |a, b| a < b) {
             // Strictly ascending rows (the common case) cannot hold a duplicate.
             continue;
         }
@@ -343,6 +343,11 @@ fn check_matrix(field: &'static str, m: &SparseMatrix) -> Result<(), InputError>
         }
     }
     Ok(())
+}
+
+/// Whether `ok` holds for every adjacent pair: no early exit, so it vectorises.
+fn ascending<T: Copy>(x: &[T], ok: impl Fn(T, T) -> bool) -> bool {
+    x.windows(2).fold(true, |all, w| all & ok(w[0], w[1]))
 }
 
 /// Decodes any serde type from JSON with the failing path in the error.

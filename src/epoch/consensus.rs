@@ -142,7 +142,8 @@ fn medians_dense(
     let height = k.next_power_of_two();
     let groups = n.div_ceil(L);
     // Row r of every block starts as (0, r); rows past k pad with the largest value.
-    let mut blocks = vec![[i64::MAX; L]; groups * height];
+    let mut rows_mem = vec![AlignedRow([i64::MAX; L]); groups * height];
+    let blocks: &mut [[i64; L]] = bytemuck::cast_slice_mut(&mut rows_mem);
     for block in blocks.chunks_exact_mut(height) {
         for (r, row) in block.iter_mut().enumerate().take(k) {
             *row = [r as i64; L];
@@ -157,7 +158,7 @@ fn medians_dense(
             }
         }
     }
-    sort_network::sort_blocks(&mut blocks, height);
+    sort_network::sort_blocks(blocks, height);
     (0..n)
         .map(|j| {
             let block = &blocks[(j / L) * height..][..k];
@@ -166,6 +167,11 @@ fn medians_dense(
         })
         .collect()
 }
+
+/// One block row on a cache line of its own, so each vector load touches one line.
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C, align(64))]
+struct AlignedRow([i64; sort_network::LANES]);
 
 /// [`column_median`] for a column of all `k` staked rows, sorted: walks down from the
 /// top score while the stake at or below each score still exceeds `minority`, so it
