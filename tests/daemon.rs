@@ -19,6 +19,7 @@ use yuma::model::{EpochInput, EpochOutput};
 use yuma::server::batcher::BatchConfig;
 use yuma::server::metrics::Metrics;
 use yuma::server::pb::yuma_client::YumaClient;
+use yuma::server::proto::MatrixForm;
 use yuma::server::{Limits, ServerConfig, ServerError, pb, proto, serve};
 
 /// Upper bound on any one test's network phase, so a hang fails instead of blocking CI.
@@ -129,7 +130,10 @@ fn check(what: &str, result: pb::EpochResult, want: &EpochOutput) {
 
 fn request(inputs: &[&EpochInput]) -> pb::RunEpochsRequest {
     pb::RunEpochsRequest {
-        epochs: inputs.iter().map(|i| proto::input_to_proto(i)).collect(),
+        epochs: inputs
+            .iter()
+            .map(|i| proto::input_to_proto(i, MatrixForm::Packed))
+            .collect(),
     }
 }
 
@@ -268,13 +272,13 @@ async fn every_conformance_case_through_the_daemon() {
             assert_eq!(result.id, k as u64);
             check(&all[k].0, result, &all[k].2);
         }
-        // Every case over one stream, ids echoed.
+        // Every case over one stream, ids echoed, matrices as fixed-width bytes both ways.
         let requests: Vec<pb::EpochRequest> = all
             .iter()
             .enumerate()
             .map(|(k, (_, input, _))| pb::EpochRequest {
                 id: 1000 + k as u64,
-                input: Some(proto::input_to_proto(input)),
+                input: Some(proto::input_to_proto(input, MatrixForm::FixedWidth)),
             })
             .collect();
         let mut stream = client
@@ -288,6 +292,14 @@ async fn every_conformance_case_through_the_daemon() {
             let k = (result.id - 1000) as usize;
             assert!(!seen[k], "id {} answered twice", result.id);
             seen[k] = true;
+            if let Some(pb::epoch_result::Result::Output(o)) = &result.result {
+                assert_eq!(
+                    MatrixForm::of(o.bonds.as_ref()),
+                    MatrixForm::FixedWidth,
+                    "{}: bonds did not come back fixed-width",
+                    all[k].0
+                );
+            }
             check(&all[k].0, result, &all[k].2);
         }
         assert!(
@@ -410,12 +422,13 @@ async fn epochs_from_concurrent_calls_share_a_batch() {
 }
 
 /// A valid small epoch in protobuf form, to be broken in one place.
-fn base_epoch(all: &[(String, EpochInput, EpochOutput)]) -> pb::EpochInput {
+fn base_epoch(all: &[(String, EpochInput, EpochOutput)], form: MatrixForm) -> pb::EpochInput {
     proto::input_to_proto(
         &all.iter()
             .find(|(_, i, _)| i.n == 16 && i.weights.nnz() > 0)
             .unwrap()
             .1,
+        form,
     )
 }
 
@@ -455,7 +468,7 @@ async fn malformed_requests_are_refused_while_good_ones_succeed() {
         });
     }
 
-    let base = base_epoch(&all);
+    let base = base_epoch(&all, MatrixForm::Packed);
     let n = base.n as usize;
     let mut bad: Vec<(&str, pb::EpochInput, Code, Vec<&str>)> = Vec::new();
     let mut e = base.clone();
@@ -543,6 +556,49 @@ async fn malformed_requests_are_refused_while_good_ones_succeed() {
             vec!["weights", "twice"],
         ));
     }
+
+    // The fixed-width form: byte lengths, mixed forms, and the same CSR checks.
+    let fixed = base_epoch(&all, MatrixForm::FixedWidth);
+    let mut e = fixed.clone();
+    e.weights.as_mut().unwrap().cols_le.pop();
+    bad.push((
+        "odd byte count in cols_le",
+        e,
+        Code::InvalidArgument,
+        vec!["weights.cols_le", "not a whole number of u16"],
+    ));
+    let mut e = fixed.clone();
+    e.bonds.as_mut().unwrap().row_offsets_le.truncate(4 * n);
+    bad.push((
+        "row_offsets_le one row short",
+        e,
+        Code::InvalidArgument,
+        vec!["bonds.row_offsets_le", "expected"],
+    ));
+    let mut e = fixed.clone();
+    e.weights.as_mut().unwrap().values.push(1);
+    bad.push((
+        "both forms in one matrix",
+        e,
+        Code::InvalidArgument,
+        vec!["weights.row_offsets_le", "one form"],
+    ));
+    let mut e = fixed.clone();
+    e.weights.as_mut().unwrap().row_offsets_le[4 * n] ^= 1;
+    bad.push((
+        "fixed-width offsets that miss the end",
+        e,
+        Code::InvalidArgument,
+        vec!["weights.row_offsets_le", "entries"],
+    ));
+    let mut e = base.clone();
+    e.bonds.as_mut().unwrap().cols_le = vec![0, 0];
+    bad.push((
+        "fixed-width cols without offsets",
+        e,
+        Code::InvalidArgument,
+        vec!["bonds.row_offsets_le", "is empty"],
+    ));
 
     let mut client = daemon.client().await;
     for (what, epoch, code, needles) in bad {

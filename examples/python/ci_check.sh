@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end check of the daemon from Python: starts `yuma serve` on a free loopback
 # port, waits for the health service, runs client.py over a few conformance cases
-# (exact comparison), then stops the daemon with SIGTERM and checks it exited cleanly.
+# (exact comparison) in both matrix forms, then stops the daemon with SIGTERM and checks it exited cleanly.
 #
 #   examples/python/ci_check.sh target/release/yuma
 #
@@ -31,13 +31,16 @@ done
 [ -n "$addr" ] || { cat "$log"; echo "yuma serve did not report its address" >&2; exit 1; }
 echo "yuma serve on $addr"
 
-python3 "$here/client.py" --addr "$addr" --wait-health 30 \
-  "$cases/n0-empty-y3-la.json" \
-  "$cases/n3-small-y3-la.json" \
-  "$cases/n16-commit-reveal-y3-la.json" \
-  "$cases/n16-oob-uids-y3.json" \
-  "$cases/n256-realistic-orig.json" \
-  "$cases/n1024-y3-la.json"
+# The same cases in both matrix forms: packed varints, then fixed-width bytes.
+for form in "" --fixed-width; do
+  python3 "$here/client.py" --addr "$addr" --wait-health 30 $form \
+    "$cases/n0-empty-y3-la.json" \
+    "$cases/n3-small-y3-la.json" \
+    "$cases/n16-commit-reveal-y3-la.json" \
+    "$cases/n16-oob-uids-y3.json" \
+    "$cases/n256-realistic-orig.json" \
+    "$cases/n1024-y3-la.json"
+done
 
 trap - EXIT
 kill -TERM "$pid"

@@ -7,6 +7,7 @@ every output field with the case's expected output. Exits 1 on any mismatch or e
 """
 
 import argparse
+import array
 import json
 import os
 import sys
@@ -22,24 +23,48 @@ PER_UID_U16 = ("stake_weight", "consensus", "incentive", "dividend", "validator_
 PER_UID_BOOL = ("active", "new_validator_permit")
 
 
-def csr(rows):
-    """JSON rows of [uid, value] pairs -> yuma.v1.SparseMatrix."""
-    m = epoch_pb2.SparseMatrix(row_offsets=[0])
+def le(typecode, values):
+    """Values as fixed-width little-endian bytes ('H' = u16, 'I' = u32)."""
+    a = array.array(typecode, values)
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a.tobytes()
+
+
+def from_le(typecode, data):
+    """Fixed-width little-endian bytes back to a list of ints."""
+    a = array.array(typecode)
+    a.frombytes(data)
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a.tolist()
+
+
+def csr(rows, fixed_width=False):
+    """JSON rows of [uid, value] pairs -> yuma.v1.SparseMatrix, packed or fixed-width."""
+    offsets, cols, values = [0], [], []
     for row in rows:
         for col, val in row:
-            m.cols.append(col)
-            m.values.append(val)
-        m.row_offsets.append(len(m.cols))
-    return m
+            cols.append(col)
+            values.append(val)
+        offsets.append(len(cols))
+    if fixed_width:
+        return epoch_pb2.SparseMatrix(
+            row_offsets_le=le("I", offsets), cols_le=le("H", cols), values_le=le("H", values)
+        )
+    return epoch_pb2.SparseMatrix(row_offsets=offsets, cols=cols, values=values)
 
 
 def rows_of(m, n):
-    """yuma.v1.SparseMatrix -> JSON-like rows of [uid, value] pairs."""
-    offs = list(m.row_offsets) or [0] * (n + 1)
-    return [[[m.cols[k], m.values[k]] for k in range(offs[i], offs[i + 1])] for i in range(n)]
+    """yuma.v1.SparseMatrix (either form) -> JSON-like rows of [uid, value] pairs."""
+    if m.row_offsets_le:
+        offs, cols, vals = from_le("I", m.row_offsets_le), from_le("H", m.cols_le), from_le("H", m.values_le)
+    else:
+        offs, cols, vals = list(m.row_offsets) or [0] * (n + 1), m.cols, m.values
+    return [[[cols[k], vals[k]] for k in range(offs[i], offs[i + 1])] for i in range(n)]
 
 
-def epoch_input(j):
+def epoch_input(j, fixed_width=False):
     """FORMAT v1 `input` object -> yuma.v1.EpochInput."""
     n = j["n"]
     e = epoch_pb2.EpochInput(
@@ -66,8 +91,8 @@ def epoch_input(j):
         last_update=[int(x) for x in j["last_update"]],
         block_at_registration=[int(x) for x in j["block_at_registration"]],
         validator_permit=j["validator_permit"],
-        weights=csr(j["weights"]),
-        bonds=csr(j["bonds"]),
+        weights=csr(j["weights"], fixed_width),
+        bonds=csr(j["bonds"], fixed_width),
     )
     if j["owner_uid"] is not None:
         e.owner_uid = j["owner_uid"]
@@ -129,6 +154,8 @@ def main():
     ap.add_argument("--token-file", help="bearer token file, as given to yuma serve")
     ap.add_argument("--wait-health", type=float, default=0, metavar="SECONDS",
                     help="first wait up to SECONDS for the health service to report SERVING")
+    ap.add_argument("--fixed-width", action="store_true",
+                    help="send weights and bonds as fixed-width little-endian bytes (bonds come back so)")
     ap.add_argument("cases", nargs="*", help="FORMAT v1 case files")
     args = ap.parse_args()
 
@@ -154,7 +181,7 @@ def main():
             failures.append(f"{name}: format {case.get('format')}, expected 1")
             failed.add(name)
             continue
-        request = epoch_pb2.RunEpochsRequest(epochs=[epoch_input(case["input"])])
+        request = epoch_pb2.RunEpochsRequest(epochs=[epoch_input(case["input"], args.fixed_width)])
         try:
             response = stub.RunEpochs(request, metadata=metadata, timeout=60)
         except grpc.RpcError as e:
@@ -167,6 +194,8 @@ def main():
             failed.add(name)
             continue
         bad = compare(name, case["input"]["n"], case["output"], result.output)
+        if bool(result.output.bonds.row_offsets_le) != args.fixed_width:
+            bad.append(f"{name}: bonds came back in the other matrix form")
         failures.extend(bad)
         if bad:
             failed.add(name)

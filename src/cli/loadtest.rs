@@ -55,6 +55,10 @@ pub struct Args {
     /// File holding the daemon's bearer token.
     #[arg(long)]
     pub token_file: Option<std::path::PathBuf>,
+    /// Send the weight and bond matrices as fixed-width little-endian bytes instead of
+    /// packed varints (answers then carry their bonds the same way).
+    #[arg(long)]
+    pub fixed_width: bool,
 }
 
 /// Distinct synthetic epochs cycled through by the clients.
@@ -152,11 +156,16 @@ pub fn main(args: Args) -> anyhow::Result<()> {
             .collect::<Result<_, _>>()
             .context("a synthetic epoch was rejected")?,
     );
+    let form = if args.fixed_width {
+        proto::MatrixForm::FixedWidth
+    } else {
+        proto::MatrixForm::Packed
+    };
     // Answers are compared as protobuf; only a mismatch is converted to name the field.
     let expected_pb: Arc<Vec<pb::EpochOutput>> = Arc::new(
         expected
             .iter()
-            .map(|o| proto::output_to_proto(o.clone()))
+            .map(|o| proto::output_to_proto(o.clone(), form))
             .collect(),
     );
     // Only the request shapes some call will send are encoded: at 1,024 epochs each of the
@@ -175,7 +184,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
                 }
                 pb::RunEpochsRequest {
                     epochs: (0..args.epochs_per_request)
-                        .map(|j| proto::input_to_proto(&inputs[(k + j) % DISTINCT]))
+                        .map(|j| proto::input_to_proto(&inputs[(k + j) % DISTINCT], form))
                         .collect(),
                 }
                 .encode_to_vec()

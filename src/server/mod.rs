@@ -28,6 +28,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 use crate::backend::{Backend, EpochResult};
 use batcher::{BatchConfig, BatchError, Batcher};
 use metrics::Metrics;
+use proto::MatrixForm;
 
 /// Code generated from `proto/yuma/v1/epoch.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -132,10 +133,10 @@ fn batch_status(e: BatchError) -> Status {
     Status::new(code, e.to_string())
 }
 
-/// One epoch's result as protobuf, tagged with `id`.
-fn result_to_proto(id: u64, r: EpochResult) -> pb::EpochResult {
+/// One epoch's result as protobuf, tagged with `id`, its bonds in `form`.
+fn result_to_proto(id: u64, r: EpochResult, form: MatrixForm) -> pb::EpochResult {
     let result = match r {
-        Ok(out) => pb::epoch_result::Result::Output(proto::output_to_proto(out)),
+        Ok(out) => pb::epoch_result::Result::Output(proto::output_to_proto(out, form)),
         Err(e) => pb::epoch_result::Result::Error(pb::EpochError {
             code: Code::InvalidArgument as i32,
             message: e.to_string(),
@@ -201,6 +202,8 @@ impl YumaService {
                 epochs.len()
             )));
         }
+        // Each epoch's bonds come back in the form its weights came in.
+        let forms: Vec<MatrixForm> = epochs.iter().map(MatrixForm::of_input).collect();
         // Conversion and its inverse run on the rayon pool, off the async runtime's threads.
         let max_n = self.limits.max_n;
         let inputs = tokio::task::spawn_blocking(move || convert_all(epochs, max_n))
@@ -217,7 +220,7 @@ impl YumaService {
             results
                 .into_par_iter()
                 .enumerate()
-                .map(|(i, r)| result_to_proto(i as u64, r))
+                .map(|(i, r)| result_to_proto(i as u64, r, forms[i]))
                 .collect()
         })
         .await
@@ -306,6 +309,10 @@ impl pb::yuma_server::Yuma for Arc<YumaService> {
                     }
                 };
                 let id = msg.id;
+                let form = msg
+                    .input
+                    .as_ref()
+                    .map_or(MatrixForm::Packed, MatrixForm::of_input);
                 let input = match svc.convert(&format!("request id {id}"), msg.input) {
                     Ok(input) => input,
                     Err(status) => {
@@ -329,7 +336,7 @@ impl pb::yuma_server::Yuma for Arc<YumaService> {
                                 .pop()
                                 .expect("the batcher answers one result per epoch");
                             svc.metrics.observe_epochs(1, usize::from(r.is_err()));
-                            result_to_proto(id, r)
+                            result_to_proto(id, r, form)
                         }
                         Err(e) => {
                             svc.metrics.observe_epochs(1, 1);

@@ -83,31 +83,75 @@ fn per_uid<T>(field: &'static str, v: Vec<T>, n: usize) -> Result<Vec<T>, ProtoE
     Ok(v)
 }
 
+/// How a matrix travels (see `SparseMatrix` in epoch.proto).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MatrixForm {
+    /// Packed varint fields `row_offsets`, `cols`, `values`.
+    #[default]
+    Packed,
+    /// Little-endian bytes `row_offsets_le` (u32), `cols_le` and `values_le` (u16).
+    FixedWidth,
+}
+
+impl MatrixForm {
+    /// The form `m` is in: fixed-width when `row_offsets_le` is set.
+    pub fn of(m: Option<&pb::SparseMatrix>) -> Self {
+        match m {
+            Some(m) if !m.row_offsets_le.is_empty() => Self::FixedWidth,
+            _ => Self::Packed,
+        }
+    }
+
+    /// The form of an epoch's weights, which its output's bonds come back in.
+    pub fn of_input(p: &pb::EpochInput) -> Self {
+        Self::of(p.weights.as_ref())
+    }
+}
+
 /// Field names of one matrix, so errors say `weights.cols` rather than `cols`.
 struct CsrFields {
     offsets: &'static str,
     cols: &'static str,
     values: &'static str,
+    offsets_le: &'static str,
+    cols_le: &'static str,
+    values_le: &'static str,
 }
 
 const WEIGHTS: CsrFields = CsrFields {
     offsets: "weights.row_offsets",
     cols: "weights.cols",
     values: "weights.values",
+    offsets_le: "weights.row_offsets_le",
+    cols_le: "weights.cols_le",
+    values_le: "weights.values_le",
 };
 const BONDS: CsrFields = CsrFields {
     offsets: "bonds.row_offsets",
     cols: "bonds.cols",
     values: "bonds.values",
+    offsets_le: "bonds.row_offsets_le",
+    cols_le: "bonds.cols_le",
+    values_le: "bonds.values_le",
 };
 
-/// Checks and converts one CSR matrix of `n` rows.
+/// Checks and converts one CSR matrix of `n` rows, in either form.
 fn matrix_from_proto(
     f: &CsrFields,
     m: Option<pb::SparseMatrix>,
     n: usize,
 ) -> Result<SparseMatrix, ProtoError> {
     let m = m.unwrap_or_default();
+    if MatrixForm::of(Some(&m)) == MatrixForm::FixedWidth {
+        return fixed_width_from_proto(f, m, n);
+    }
+    if !m.cols_le.is_empty() || !m.values_le.is_empty() {
+        return Err(ProtoError::Csr {
+            field: f.offsets_le,
+            uid: None,
+            reason: format!("is empty while `{}` or `{}` is set", f.cols_le, f.values_le),
+        });
+    }
     if m.row_offsets.len() != n + 1 {
         return Err(ProtoError::Length {
             field: f.offsets,
@@ -122,43 +166,16 @@ fn matrix_from_proto(
             expected: m.cols.len(),
         });
     }
-    if m.row_offsets[0] != 0 {
-        return Err(ProtoError::Csr {
-            field: f.offsets,
-            uid: None,
-            reason: format!("starts at {}, not 0", m.row_offsets[0]),
-        });
-    }
+    check_offsets(f.offsets, &m.row_offsets, m.cols.len())?;
     let nnz = m.cols.len();
     let mut cols = Vec::with_capacity(nnz);
     let mut vals = Vec::with_capacity(nnz);
     for uid in 0..n {
         let (a, b) = (m.row_offsets[uid] as usize, m.row_offsets[uid + 1] as usize);
-        if b < a {
-            return Err(ProtoError::Csr {
-                field: f.offsets,
-                uid: Some(uid),
-                reason: format!("row ends at {b}, before its start {a}"),
-            });
-        }
-        if b > nnz {
-            return Err(ProtoError::Csr {
-                field: f.offsets,
-                uid: Some(uid),
-                reason: format!("row ends at {b}, past the {nnz} entries"),
-            });
-        }
         for k in a..b {
             cols.push(u16_of(f.cols, Some(uid), m.cols[k])?);
             vals.push(u16_of(f.values, Some(uid), m.values[k])?);
         }
-    }
-    if m.row_offsets[n] as usize != nnz {
-        return Err(ProtoError::Csr {
-            field: f.offsets,
-            uid: None,
-            reason: format!("ends at {}, not at the {nnz} entries", m.row_offsets[n]),
-        });
     }
     Ok(SparseMatrix {
         offsets: m.row_offsets,
@@ -167,12 +184,143 @@ fn matrix_from_proto(
     })
 }
 
-/// CSR matrix to protobuf.
-fn matrix_to_proto(m: &SparseMatrix) -> pb::SparseMatrix {
-    pb::SparseMatrix {
-        row_offsets: m.offsets.clone(),
-        cols: m.cols.iter().map(|&c| c.into()).collect(),
-        values: m.vals.iter().map(|&v| v.into()).collect(),
+/// The fixed-width form: byte lengths first, then the same CSR checks as the packed form.
+fn fixed_width_from_proto(
+    f: &CsrFields,
+    m: pb::SparseMatrix,
+    n: usize,
+) -> Result<SparseMatrix, ProtoError> {
+    if !m.row_offsets.is_empty() || !m.cols.is_empty() || !m.values.is_empty() {
+        return Err(ProtoError::Csr {
+            field: f.offsets_le,
+            uid: None,
+            reason: format!(
+                "is set together with `{}`, `{}` or `{}`: a matrix takes one form",
+                f.offsets, f.cols, f.values
+            ),
+        });
+    }
+    if m.row_offsets_le.len() != 4 * (n + 1) {
+        return Err(ProtoError::Length {
+            field: f.offsets_le,
+            got: m.row_offsets_le.len(),
+            expected: 4 * (n + 1),
+        });
+    }
+    if !m.cols_le.len().is_multiple_of(2) {
+        return Err(ProtoError::Csr {
+            field: f.cols_le,
+            uid: None,
+            reason: format!("holds {} bytes, not a whole number of u16", m.cols_le.len()),
+        });
+    }
+    if m.values_le.len() != m.cols_le.len() {
+        return Err(ProtoError::Length {
+            field: f.values_le,
+            got: m.values_le.len(),
+            expected: m.cols_le.len(),
+        });
+    }
+    let offsets: Vec<u32> = from_le(&m.row_offsets_le);
+    let cols: Vec<u16> = from_le(&m.cols_le);
+    check_offsets(f.offsets_le, &offsets, cols.len())?;
+    Ok(SparseMatrix {
+        offsets,
+        vals: from_le(&m.values_le),
+        cols,
+    })
+}
+
+/// Integers that travel as fixed-width little-endian bytes.
+trait LittleEndian: bytemuck::Pod {
+    /// The value with its bytes swapped when this machine is big-endian.
+    fn to_from_le(self) -> Self;
+}
+
+impl LittleEndian for u16 {
+    fn to_from_le(self) -> Self {
+        self.to_le()
+    }
+}
+
+impl LittleEndian for u32 {
+    fn to_from_le(self) -> Self {
+        self.to_le()
+    }
+}
+
+/// Little-endian bytes to values: one copy (callers have checked the length is a whole
+/// number of `T`).
+fn from_le<T: LittleEndian>(bytes: &[u8]) -> Vec<T> {
+    let mut out = vec![T::zeroed(); bytes.len() / size_of::<T>()];
+    bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(bytes);
+    if cfg!(target_endian = "big") {
+        out.iter_mut().for_each(|v| *v = v.to_from_le());
+    }
+    out
+}
+
+/// Values to little-endian bytes: one copy.
+fn to_le<T: LittleEndian>(values: &[T]) -> Vec<u8> {
+    if cfg!(target_endian = "big") {
+        let swapped: Vec<T> = values.iter().map(|v| v.to_from_le()).collect();
+        return bytemuck::cast_slice(&swapped).to_vec();
+    }
+    bytemuck::cast_slice(values).to_vec()
+}
+
+/// `offsets` (n + 1 entries) start at 0, never decrease and end at `nnz`.
+fn check_offsets(field: &'static str, offsets: &[u32], nnz: usize) -> Result<(), ProtoError> {
+    if offsets[0] != 0 {
+        return Err(ProtoError::Csr {
+            field,
+            uid: None,
+            reason: format!("starts at {}, not 0", offsets[0]),
+        });
+    }
+    for (uid, w) in offsets.windows(2).enumerate() {
+        let (a, b) = (w[0] as usize, w[1] as usize);
+        if b < a {
+            return Err(ProtoError::Csr {
+                field,
+                uid: Some(uid),
+                reason: format!("row ends at {b}, before its start {a}"),
+            });
+        }
+        if b > nnz {
+            return Err(ProtoError::Csr {
+                field,
+                uid: Some(uid),
+                reason: format!("row ends at {b}, past the {nnz} entries"),
+            });
+        }
+    }
+    let last = offsets[offsets.len() - 1];
+    if last as usize != nnz {
+        return Err(ProtoError::Csr {
+            field,
+            uid: None,
+            reason: format!("ends at {last}, not at the {nnz} entries"),
+        });
+    }
+    Ok(())
+}
+
+/// CSR matrix to protobuf in `form`.
+fn matrix_to_proto(m: &SparseMatrix, form: MatrixForm) -> pb::SparseMatrix {
+    match form {
+        MatrixForm::Packed => pb::SparseMatrix {
+            row_offsets: m.offsets.clone(),
+            cols: m.cols.iter().map(|&c| c.into()).collect(),
+            values: m.vals.iter().map(|&v| v.into()).collect(),
+            ..Default::default()
+        },
+        MatrixForm::FixedWidth => pb::SparseMatrix {
+            row_offsets_le: to_le(&m.offsets),
+            cols_le: to_le(&m.cols),
+            values_le: to_le(&m.vals),
+            ..Default::default()
+        },
     }
 }
 
@@ -273,8 +421,8 @@ pub fn input_from_proto(p: pb::EpochInput, max_n: u32) -> Result<EpochInput, Pro
     Ok(input)
 }
 
-/// Converts one epoch input to protobuf (the client side).
-pub fn input_to_proto(i: &EpochInput) -> pb::EpochInput {
+/// Converts one epoch input to protobuf with its matrices in `form` (the client side).
+pub fn input_to_proto(i: &EpochInput, form: MatrixForm) -> pb::EpochInput {
     let (commit_block, commit_block_present) = commit_to_proto(&i.commit_block);
     pb::EpochInput {
         n: i.n.into(),
@@ -303,16 +451,16 @@ pub fn input_to_proto(i: &EpochInput) -> pb::EpochInput {
         last_update: i.last_update.clone(),
         block_at_registration: i.block_at_registration.clone(),
         validator_permit: i.validator_permit.clone(),
-        weights: Some(matrix_to_proto(&i.weights)),
-        bonds: Some(matrix_to_proto(&i.bonds)),
+        weights: Some(matrix_to_proto(&i.weights, form)),
+        bonds: Some(matrix_to_proto(&i.bonds, form)),
     }
 }
 
-/// Converts one epoch output to protobuf (the server side).
-pub fn output_to_proto(o: EpochOutput) -> pb::EpochOutput {
+/// Converts one epoch output to protobuf, its bonds in `form` (the server side).
+pub fn output_to_proto(o: EpochOutput, form: MatrixForm) -> pb::EpochOutput {
     let widen = |v: Vec<u16>| v.into_iter().map(u32::from).collect();
     pb::EpochOutput {
-        bonds: Some(matrix_to_proto(&o.bonds)),
+        bonds: Some(matrix_to_proto(&o.bonds, form)),
         active: o.active,
         stake: o.stake,
         stake_weight: widen(o.stake_weight),
@@ -349,4 +497,29 @@ pub fn output_from_proto(p: pb::EpochOutput, n: usize) -> Result<EpochOutput, Pr
         server_emission: p.server_emission,
         validator_emission: p.validator_emission,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both forms carry a matrix exactly, unsorted rows, explicit zeros and uids >= n
+    /// included, and the fixed-width bytes are little-endian.
+    #[test]
+    fn matrices_round_trip_in_both_forms() {
+        let m = SparseMatrix::from_rows(&[
+            vec![(3, 0), (1, 65_535), (9, 7)],
+            vec![],
+            vec![(0, 1), (2, 300)],
+        ]);
+        for form in [MatrixForm::Packed, MatrixForm::FixedWidth] {
+            let p = matrix_to_proto(&m, form);
+            assert_eq!(MatrixForm::of(Some(&p)), form);
+            assert_eq!(matrix_from_proto(&WEIGHTS, Some(p), 3), Ok(m.clone()));
+        }
+        let p = matrix_to_proto(&m, MatrixForm::FixedWidth);
+        assert_eq!(p.row_offsets_le[..8], [0, 0, 0, 0, 3, 0, 0, 0]);
+        assert_eq!(p.values_le[2..4], [0xFF, 0xFF]);
+        assert_eq!(p.cols_le[8..10], [2, 0]);
+    }
 }
