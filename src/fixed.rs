@@ -11,6 +11,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
+mod exp_many;
+pub use exp_many::exp_safe_many;
+
 /// Signed fixed point with 32 integer and 32 fraction bits (`I32F32`), raw bits in an `i64`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Pod, Zeroable)]
 #[repr(transparent)]

@@ -1131,6 +1131,44 @@ fn exp_safe_lanes() {
     );
 }
 
+/// Many inputs at once (the AVX-512 path where the CPU has it): each output must equal
+/// upstream `exp_safe` of its own input, whatever its neighbours do.
+#[test]
+fn exp_safe_many() {
+    let n = cases();
+    let e = edges_i64();
+    let op = "exp_safe_many";
+    run2(
+        op,
+        &e,
+        &e,
+        n,
+        |r| (exp_input(r, &e), exp_input(r, &e)),
+        all2,
+        |a, b| {
+            let inputs: Vec<I32F32> = (0..10i64)
+                .map(|k| match k % 4 {
+                    0 => a,
+                    1 => b,
+                    2 => b.wrapping_neg(),
+                    _ => a ^ k,
+                })
+                .map(I32F32)
+                .collect();
+            let mut ours = vec![I32F32::ZERO; inputs.len()];
+            fixed::exp_safe_many(&inputs, &mut ours);
+            for (l, x) in inputs.iter().enumerate() {
+                same(
+                    op,
+                    || format!("inputs={inputs:x?} lane {l}"),
+                    ours[l].0,
+                    upstream_exp_safe(u32f(x.0)).to_bits(),
+                );
+            }
+        },
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // I64F64
 

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use crate::epoch::sparse::{Csr, Scratch, normalize};
-use crate::fixed::{I32F32, I64F64, exp_safe_lanes, u16_proportion_to_fixed};
+use crate::fixed::{I32F32, I64F64, exp_safe_many, u16_proportion_to_fixed};
 use crate::model::EpochInput;
 
 /// `interpolate_sparse(weights, clipped, n, ratio)`: ratio 0 and 1 return one side as it
@@ -157,9 +157,6 @@ pub fn ema_fixed(new: &Csr, old: &Csr, alpha: I32F32, n: usize) -> Csr {
     out
 }
 
-/// Liquid alpha misses evaluated together by the lockstep exp.
-const LANES: usize = 4;
-
 /// Slots of the liquid alpha memo (a power of two).
 const MEMO_SLOTS: usize = 4096;
 
@@ -172,6 +169,10 @@ pub struct LiquidAlpha {
     /// Direct-mapped cache of (combined difference, alpha): repeated differences (zero
     /// above all) skip the 30-term exp; a miss just overwrites its slot.
     memo: Vec<(i64, I32F32)>,
+    /// Scratch reused across rows: the misses' positions, exp inputs and exp results.
+    misses: Vec<usize>,
+    exp_in: Vec<I32F32>,
+    exp_out: Vec<I32F32>,
 }
 
 impl LiquidAlpha {
@@ -184,6 +185,9 @@ impl LiquidAlpha {
                 .saturating_div(I32F32::saturating_from_int(-100)),
             // Key -1 never occurs: differences are clamped to [0, 1].
             memo: vec![(-1, I32F32::ZERO); MEMO_SLOTS],
+            misses: Vec::new(),
+            exp_in: Vec::new(),
+            exp_out: Vec::new(),
         }
     }
 
@@ -202,35 +206,33 @@ impl LiquidAlpha {
         (diff.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) as usize >> 52
     }
 
-    /// `alpha_sigmoid` for each difference in `diffs`, into `out`: memo hits first, then the
-    /// misses `LANES` at a time through the lockstep exp (4 measured best: 8 spills).
+    /// `alpha_sigmoid` for each difference in `diffs`, into `out`: memo hits first, then all
+    /// the misses' exps together ([`exp_safe_many`] runs them eight lanes at a time).
     pub fn alphas(&mut self, diffs: &[I32F32], out: &mut Vec<I32F32>) {
         out.clear();
-        let mut misses: Vec<usize> = Vec::new();
+        self.misses.clear();
         for (k, &d) in diffs.iter().enumerate() {
             let (key, alpha) = self.memo[Self::slot(d)];
             out.push(alpha);
             if key != d.0 {
-                misses.push(k);
+                self.misses.push(k);
             }
         }
-        for chunk in misses.chunks(LANES) {
-            // A short last chunk repeats its first entry in the spare lanes.
-            let lane = |l: usize| diffs[chunk[l.min(chunk.len() - 1)]];
-            let x: [I32F32; LANES] = std::array::from_fn(|l| {
-                self.slope
-                    .saturating_mul(lane(l).saturating_sub(I32F32::HALF))
-            });
-            let e = exp_safe_lanes(x);
-            for (l, &k) in chunk.iter().enumerate() {
-                let sigmoid = I32F32::ONE.saturating_div(I32F32::ONE.saturating_add(e[l]));
-                let alpha = self
-                    .low
-                    .saturating_add(sigmoid.saturating_mul(self.high.saturating_sub(self.low)));
-                let alpha = alpha.min_of(self.high).max_of(self.low);
-                out[k] = alpha;
-                self.memo[Self::slot(diffs[k])] = (diffs[k].0, alpha);
-            }
+        self.exp_in.clear();
+        self.exp_in.extend(self.misses.iter().map(|&k| {
+            self.slope
+                .saturating_mul(diffs[k].saturating_sub(I32F32::HALF))
+        }));
+        self.exp_out.resize(self.exp_in.len(), I32F32::ZERO);
+        exp_safe_many(&self.exp_in, &mut self.exp_out);
+        for (&k, &e) in self.misses.iter().zip(&self.exp_out) {
+            let sigmoid = I32F32::ONE.saturating_div(I32F32::ONE.saturating_add(e));
+            let alpha = self
+                .low
+                .saturating_add(sigmoid.saturating_mul(self.high.saturating_sub(self.low)));
+            let alpha = alpha.min_of(self.high).max_of(self.low);
+            out[k] = alpha;
+            self.memo[Self::slot(diffs[k])] = (diffs[k].0, alpha);
         }
     }
 }
