@@ -21,18 +21,21 @@ pub enum Layout {
     Auto,
     /// Always sparse.
     Sparse,
-    /// Dense wherever the dense path applies (tests use it to hold both paths to the same
-    /// answers).
+    /// Dense wherever the dense path applies and its blocks stay within 2^24 cells (tests
+    /// use it to hold both paths to the same answers).
     Dense,
 }
 
 impl Layout {
     /// Whether to go dense for `entries` entries over `cells` cells.
     pub fn dense(self, entries: usize, cells: usize) -> bool {
+        // Half full or better: the blocks are at most twice the input's entries.
+        let half_full = 2 * entries >= cells;
         match self {
-            Layout::Auto => 2 * entries >= cells,
+            Layout::Auto => half_full,
             Layout::Sparse => false,
-            Layout::Dense => true,
+            // A forced block of a huge sparse subnet could not be allocated at all.
+            Layout::Dense => half_full || cells <= 1 << 24,
         }
     }
 }
