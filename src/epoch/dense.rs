@@ -492,6 +492,17 @@ mod tests {
     }
 
     #[test]
+    fn layouts_choose_as_documented() {
+        // Auto: half full or better; Sparse: never; Dense: also when the block is small.
+        assert!(Layout::Auto.dense(50, 100));
+        assert!(!Layout::Auto.dense(49, 100));
+        assert!(!Layout::Sparse.dense(100, 100));
+        assert!(Layout::Dense.dense(1, 1 << 24));
+        assert!(!Layout::Dense.dense(1, (1 << 24) + 1));
+        assert!(Layout::Dense.dense(1 << 30, 1 << 31));
+    }
+
+    #[test]
     fn mul_and_add_match_i32f32() {
         let s = samples();
         for &a in &s {
