@@ -32,16 +32,22 @@ pub fn weighted_median(
         return vec![I32F32::ZERO; n];
     }
 
+    let staked = Staked {
+        rows: &rows,
+        stake: &use_stake,
+        stake_sum,
+        minority,
+    };
     // Normalised weights fit 33 bits; only raw rows whose wrapped sum was not positive
     // can exceed 47 and need the wide cells.
     if weights.vals.iter().all(|v| v.0 < 1 << 47) {
-        let staked: usize = rows.iter().map(|&i| weights.row(i).0.len()).sum();
-        if k <= sort_network::MAX_LEN && layout.dense(staked, k * n) {
-            return medians_dense(weights, &rows, &use_stake, n, stake_sum, minority);
+        let entries: usize = rows.iter().map(|&i| weights.row(i).0.len()).sum();
+        if k <= sort_network::MAX_LEN && layout.dense(entries, k * n) {
+            return medians_dense(weights, &staked, n);
         }
-        medians::<u64>(weights, &rows, &use_stake, n, stake_sum, minority)
+        medians::<u64>(weights, &staked, n)
     } else {
-        medians::<u128>(weights, &rows, &use_stake, n, stake_sum, minority)
+        medians::<u128>(weights, &staked, n)
     }
 }
 
@@ -89,15 +95,21 @@ impl Cell for u128 {
     }
 }
 
-/// Transposes the staked rows into per-column cells, sorts the columns, takes medians.
-fn medians<C: Cell>(
-    weights: &Csr,
-    rows: &[usize],
-    stake: &[I32F32],
-    n: usize,
+/// What every column's median reads besides its cells.
+struct Staked<'a> {
+    /// The staked rows, in uid order; a cell's rank indexes them.
+    rows: &'a [usize],
+    /// Their stake, re-normalised.
+    stake: &'a [I32F32],
+    /// The wrapping sum of `stake`.
     stake_sum: I32F32,
+    /// The stake a median's lower part must exceed.
     minority: I32F32,
-) -> Vec<I32F32> {
+}
+
+/// Transposes the staked rows into per-column cells, sorts the columns, takes medians.
+fn medians<C: Cell>(weights: &Csr, staked: &Staked<'_>, n: usize) -> Vec<I32F32> {
+    let rows = staked.rows;
     let mut count = vec![0u32; n + 1];
     for &i in rows {
         for &c in weights.row(i).0 {
@@ -121,7 +133,7 @@ fn medians<C: Cell>(
     (0..n)
         .map(|j| {
             let col = &cells[count[j] as usize..count[j + 1] as usize];
-            column_median(col, stake, rows.len(), stake_sum, minority)
+            column_median(col, staked)
         })
         .collect()
 }
@@ -129,15 +141,9 @@ fn medians<C: Cell>(
 /// Medians of weights that fill at least half of their staked rows: every staked row
 /// holds a cell in every column (score 0 where it has no entry), placed straight into the
 /// sorting network's lane blocks, eight columns to a block.
-fn medians_dense(
-    weights: &Csr,
-    rows: &[usize],
-    stake: &[I32F32],
-    n: usize,
-    stake_sum: I32F32,
-    minority: I32F32,
-) -> Vec<I32F32> {
+fn medians_dense(weights: &Csr, staked: &Staked<'_>, n: usize) -> Vec<I32F32> {
     const L: usize = sort_network::LANES;
+    let rows = staked.rows;
     let k = rows.len();
     let height = k.next_power_of_two();
     let groups = n.div_ceil(L);
@@ -163,7 +169,7 @@ fn medians_dense(
         .map(|j| {
             let block = &blocks[(j / L) * height..][..k];
             let cell = |t: usize| block[t][j % L] as u64;
-            lane_median(cell, stake, k, stake_sum, minority)
+            lane_median(cell, staked)
         })
         .collect()
 }
@@ -176,13 +182,9 @@ struct AlignedRow([i64; sort_network::LANES]);
 /// [`column_median`] for a column of all `k` staked rows, sorted: walks down from the
 /// top score while the stake at or below each score still exceeds `minority`, so it
 /// stops near the median instead of summing the whole column first.
-fn lane_median(
-    cell: impl Fn(usize) -> u64,
-    stake: &[I32F32],
-    k: usize,
-    stake_sum: I32F32,
-    minority: I32F32,
-) -> I32F32 {
+fn lane_median(cell: impl Fn(usize) -> u64, staked: &Staked<'_>) -> I32F32 {
+    let (stake, stake_sum, minority) = (staked.stake, staked.stake_sum, staked.minority);
+    let k = staked.rows.len();
     // Stake of cells above the current score; the stake at or below it is the rest.
     let mut above = I32F32::ZERO;
     let mut answer = cell(k - 1).score();
@@ -206,13 +208,9 @@ fn lane_median(
 
 /// Median of one column given its cells sorted by score; the other `k - len` staked rows
 /// score 0.
-fn column_median<C: Cell>(
-    col: &[C],
-    stake: &[I32F32],
-    k: usize,
-    stake_sum: I32F32,
-    minority: I32F32,
-) -> I32F32 {
+fn column_median<C: Cell>(col: &[C], staked: &Staked<'_>) -> I32F32 {
+    let (stake, stake_sum, minority) = (staked.stake, staked.stake_sum, staked.minority);
+    let k = staked.rows.len();
     // Stake of rows scoring exactly 0 or nothing: everything but the positive entries.
     let first_pos = col.partition_point(|&c| c.score() <= I32F32::ZERO);
     let pos = &col[first_pos..];
@@ -322,8 +320,15 @@ mod tests {
             let mut dense: Vec<u64> = (0..k).map(|r| u64::pack(I32F32(scores[r].0), r)).collect();
             sparse.sort_unstable();
             dense.sort_unstable();
-            let want = column_median(&sparse, &stake, k, stake_sum, minority);
-            let got = lane_median(|t| dense[t], &stake, k, stake_sum, minority);
+            let rows: Vec<usize> = (0..k).collect();
+            let staked = Staked {
+                rows: &rows,
+                stake: &stake,
+                stake_sum,
+                minority,
+            };
+            let want = column_median(&sparse, &staked);
+            let got = lane_median(|t| dense[t], &staked);
             assert_eq!(
                 got, want,
                 "stake {stake:?} scores {scores:?} minority {minority:?}"

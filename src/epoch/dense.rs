@@ -277,13 +277,7 @@ multiversion! {
 
 #[inline(always)]
 fn col_sums_generic(vals: &[u64], n: usize) -> Vec<u64> {
-    let mut sums = vec![0u64; n];
-    for row in vals.chunks_exact(n) {
-        for (s, &v) in sums.iter_mut().zip(row) {
-            *s = add(*s, v);
-        }
-    }
-    sums
+    col_fold(vals, n, add)
 }
 
 multiversion! {
@@ -293,13 +287,19 @@ multiversion! {
 
 #[inline(always)]
 fn col_maxes_generic(vals: &[u64], n: usize) -> Vec<u64> {
-    let mut maxes = vec![0u64; n];
+    col_fold(vals, n, u64::max)
+}
+
+/// Folds every column of the block with `f`, starting from 0.
+#[inline(always)]
+fn col_fold(vals: &[u64], n: usize, f: fn(u64, u64) -> u64) -> Vec<u64> {
+    let mut acc = vec![0u64; n];
     for row in vals.chunks_exact(n) {
-        for (m, &v) in maxes.iter_mut().zip(row) {
-            *m = (*m).max(v);
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a = f(*a, v);
         }
     }
-    maxes
+    acc
 }
 
 multiversion! {
