@@ -1,5 +1,6 @@
-//! The dense bond path against the sparse one: both layouts must give identical outputs
-//! on random and adversarial epochs (the conformance cases check both against the chain).
+//! The dense layout (the median's lane blocks, original Yuma's bond blocks) against the
+//! sparse one: both must give identical outputs on random and adversarial epochs (the
+//! conformance cases check both against the chain).
 
 mod common;
 
@@ -23,7 +24,7 @@ fn compare(x: &EpochInput, what: &str, failures: &mut Vec<String>) {
 }
 
 #[test]
-fn dense_bonds_match_sparse_on_random_epochs() {
+fn dense_layout_matches_sparse_on_random_epochs() {
     let mut rng = Rng::new(0x5EED_DE75);
     let mut failures = Vec::new();
     let mut count = 0;
@@ -31,7 +32,7 @@ fn dense_bonds_match_sparse_on_random_epochs() {
         let n = rng.pick(&[0, 1, 2, 3, 7, 16, 33, 64, 100, 256]);
         let density = rng.pick(&[0, 5, 50, 90, 100]);
         let mut shape = epochgen::shape(&mut rng, n, density);
-        // The dense path serves original Yuma; a quarter stay Yuma3 to check it is unaffected.
+        // Dense bonds serve original Yuma (three quarters here); the dense median serves both.
         shape.yuma3 = rng.chance(25);
         let x = epochgen::epoch(&mut rng, shape);
         compare(
@@ -51,7 +52,7 @@ fn dense_bonds_match_sparse_on_random_epochs() {
 }
 
 #[test]
-fn dense_bonds_match_sparse_on_edge_epochs() {
+fn dense_layout_matches_sparse_on_edge_epochs() {
     let mut rng = Rng::new(0x5EED_DE76);
     let mut failures = Vec::new();
     let mut count = 0;
