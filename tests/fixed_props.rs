@@ -1140,6 +1140,158 @@ fn exp_safe_lanes_and_many() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Dense-block kernels (`yuma::epoch::dense`)
+
+/// Every dense-block kernel against upstream I32F32 arithmetic, cell by cell: blocks of
+/// non-negative cells drawn mostly below 2 (the vector paths) with whole numbers, edge
+/// values and random bits mixed in (rows holding those take the exact paths), over
+/// divisors that are zero, whole, fractional or tiny.
+#[test]
+fn dense_kernels() {
+    use yuma::epoch::dense::{self, ColDivisors};
+    let n = cases();
+    let op = "dense kernels";
+    let mut r = Rng::new(op);
+    let e: Vec<i64> = edges_i64().into_iter().filter(|&v| v >= 0).collect();
+    let cell = |r: &mut Rng| -> u64 {
+        match r.below(8) {
+            0..=3 => r.below(1 << 33),
+            4 => r.below(1 << 32),
+            5 => r.below(65_536) << 32,
+            6 => r.pick(&e) as u64,
+            _ => any_i64(r, &e).unsigned_abs().min(i64::MAX as u64),
+        }
+    };
+    let up = |v: u64| u32f(v as i64);
+    let bits = |v: UI32F32| v.to_bits() as u64;
+    let (cols, mut done) = (24, 0);
+    while done < n {
+        // Most blocks stay below 2 throughout, so whole blocks take the vector paths.
+        let small = r.below(3) != 0;
+        let draw = |r: &mut Rng| if small { r.below(1 << 33) } else { cell(r) };
+        let rows = 1 + r.below(6) as usize;
+        let vals: Vec<u64> = (0..rows * cols).map(|_| draw(&mut r)).collect();
+        let at = |i: usize| format!("cell {i} of {vals:x?}");
+
+        let divs: Vec<u64> = (0..cols)
+            .map(|_| match r.below(5) {
+                0 => 0,
+                1 => r.below(65_536) << 32,
+                2 => 1 + r.below(1 << 33),
+                _ => cell(&mut r),
+            })
+            .collect();
+        let mut got = vals.clone();
+        dense::div_cols(&mut got, &ColDivisors::new(&divs));
+        for (i, &v) in vals.iter().enumerate() {
+            let d = divs[i % cols];
+            let want = if d == 0 {
+                v
+            } else {
+                up_safe_div!(up(v), up(d)) as u64
+            };
+            same("dense::div_cols", || at(i), got[i], want);
+        }
+        let d = divs[r.below(cols as u64) as usize];
+        let mut got = vals.clone();
+        dense::div_by(&mut got, d);
+        for (i, &v) in vals.iter().enumerate() {
+            let want = if d == 0 {
+                v
+            } else {
+                up_safe_div!(up(v), up(d)) as u64
+            };
+            same(
+                "dense::div_by",
+                || format!("/ {d:#x}: {}", at(i)),
+                got[i],
+                want,
+            );
+        }
+
+        let (sums, maxes) = (dense::col_sums(&vals, cols), dense::col_maxes(&vals, cols));
+        for j in 0..cols {
+            let col = (0..rows).map(|k| up(vals[k * cols + j]));
+            let sum = col.clone().fold(up(0), |a, v| a.saturating_add(v));
+            same(
+                "dense::col_sums",
+                || format!("column {j} of {vals:x?}"),
+                sums[j],
+                bits(sum),
+            );
+            let max = col.max().unwrap_or(up(0));
+            same(
+                "dense::col_maxes",
+                || format!("column {j} of {vals:x?}"),
+                maxes[j],
+                bits(max),
+            );
+        }
+
+        let scale: Vec<u64> = (0..rows).map(|_| draw(&mut r)).collect();
+        let mut got = vals.clone();
+        dense::scale_rows(&mut got, &scale);
+        for (i, &v) in vals.iter().enumerate() {
+            let want = bits(up(v).saturating_mul(up(scale[i / cols])));
+            same("dense::scale_rows", || at(i), got[i], want);
+        }
+
+        let x: Vec<u64> = (0..cols).map(|_| draw(&mut r)).collect();
+        let dots = dense::dot_rows(&vals, &x);
+        for (k, &got) in dots.iter().enumerate() {
+            let want = (0..cols).fold(up(0), |a, j| {
+                a.saturating_add(up(x[j]).saturating_mul(up(vals[k * cols + j])))
+            });
+            same(
+                "dense::dot_rows",
+                || format!("row {k} of {vals:x?} by {x:x?}"),
+                got,
+                bits(want),
+            );
+        }
+
+        let alpha = if small {
+            r.below((1 << 32) + 1)
+        } else {
+            cell(&mut r)
+        };
+        let keep = if small {
+            (1 << 32) - alpha.min(1 << 32)
+        } else {
+            cell(&mut r)
+        };
+        let old: Vec<u64> = (0..rows * cols).map(|_| draw(&mut r)).collect();
+        let mut got = vals.clone();
+        let mut present = vec![false; got.len()];
+        dense::ema(&mut got, &old, alpha, keep, &mut present);
+        for i in 0..vals.len() {
+            let want = up(alpha)
+                .saturating_mul(up(vals[i]))
+                .saturating_add(up(keep).saturating_mul(up(old[i])));
+            let what = || {
+                format!(
+                    "alpha {alpha:#x} keep {keep:#x} old {:#x}: {}",
+                    old[i],
+                    at(i)
+                )
+            };
+            same("dense::ema", what, got[i], bits(want));
+            same("dense::ema presence", what, present[i], want > up(0));
+        }
+
+        let mut got = vec![0u16; vals.len()];
+        dense::to_u16(&vals, &mut got);
+        let m = UI32F32::from_num(u16::MAX);
+        for (i, &v) in vals.iter().enumerate() {
+            let want = up(v).saturating_mul(m).saturating_to_num::<u16>();
+            same("dense::to_u16", || at(i), got[i], want);
+        }
+        done += vals.len() as u64;
+    }
+    report(op, 0, done, 0);
+}
+
+// ---------------------------------------------------------------------------------------
 // I64F64
 
 #[test]
