@@ -1,6 +1,6 @@
-//! Differential property test of every public operation in `yuma::fixed` against
-//! `substrate-fixed` 0.6.0 (and subtensor's definitions on top of it) as the oracle,
-//! comparing raw bits.
+//! Differential property test of every public operation in `yuma::fixed`, and of the
+//! dense-block kernels in `yuma::epoch::dense`, against `substrate-fixed` 0.6.0 (and
+//! subtensor's definitions on top of it) as the oracle, comparing raw bits.
 //!
 //! Each operation runs an explicit edge list (all pairs for binary operations, every
 //! value for `u16` inputs) plus `YUMA_PROP_CASES` (default 20 000) random cases from a
