@@ -94,6 +94,10 @@ struct Line([u64; 8]);
 /// Blocks kept per thread: the most one epoch holds at once.
 const POOL_KEEP: usize = 2;
 
+/// Largest block kept, in lines (8 MiB): a daemon thread that once ran a huge subnet
+/// should not hold its blocks forever.
+const POOL_MAX_LINES: usize = 1 << 17;
+
 thread_local! {
     static POOL: std::cell::RefCell<Vec<Vec<Line>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -132,6 +136,7 @@ impl Drop for Block {
         let _ = POOL.try_with(|p| {
             if let Ok(mut p) = p.try_borrow_mut()
                 && p.len() < POOL_KEEP
+                && lines.capacity() <= POOL_MAX_LINES
             {
                 p.push(lines);
             }
