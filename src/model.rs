@@ -392,7 +392,7 @@ mod u64_str {
     }
 }
 
-/// Vec<u64> as decimal strings.
+/// `Vec<u64>` as decimal strings.
 mod u64_vec {
     use super::u64_str::NumOrStr;
     use serde::{Deserialize, Deserializer, Serializer, de::Error, ser::SerializeSeq};
