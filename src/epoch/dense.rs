@@ -144,16 +144,14 @@ impl Drop for Block {
     }
 }
 
-/// One divisor per column, prepared for [`div_cols`]. A zero divisor leaves its column as
-/// it is, as the sparse column operations do.
+/// One divisor per column, prepared for [`div_cols`]: each column's [`Params`] as one
+/// array per field, so a row loads eight columns' parameters at once. A zero divisor
+/// leaves its column as it is, as the sparse column operations do.
 pub struct ColDivisors {
     magic: Vec<u64>,
     sh1: Vec<u64>,
     sh2: Vec<u64>,
-    /// 32 where the numerator is `a << 32`; 0 for whole-number divisors (numerator `a`)
-    /// and for columns left as they are.
     pre: Vec<u64>,
-    /// Numerator bits the vector path cannot take: a row holding one goes the exact way.
     bad: Vec<u64>,
     divisor: Vec<u64>,
 }
@@ -171,34 +169,72 @@ impl ColDivisors {
             divisor: divisors.to_vec(),
         };
         for &d in divisors {
-            // The vector path needs the numerator `a << pre` to have a zero low word: a
-            // fraction over a whole number, or 1 or more over a fraction, goes the exact
-            // way, as does any numerator (or divisor) past I32F32::MAX.
-            const TOP: u64 = 1 << 63;
-            let (magic, sh1, sh2, pre, bad) = match d {
-                // Zero and 1 leave the numerator as it is: magic 0 and no shifts do that.
-                0 | 0x1_0000_0000 => (0, 0, 0, 0, TOP),
-                d if d > MAX => (0, 0, 0, 0, u64::MAX),
-                d => match gm_params(d) {
-                    (m, s1, s2, true) => (m, s1, s2, 0, LO | TOP),
-                    (m, s1, s2, false) => (m, s1, s2, 32, !LO),
-                },
-            };
-            t.magic.push(magic);
-            t.sh1.push(sh1 as u64);
-            t.sh2.push(sh2 as u64);
-            t.pre.push(pre);
-            t.bad.push(bad);
+            let p = Params::new(d);
+            t.magic.push(p.magic);
+            t.sh1.push(p.sh1);
+            t.sh2.push(p.sh2);
+            t.pre.push(p.pre);
+            t.bad.push(p.bad);
         }
         t
     }
+}
 
-    /// `safe_div` of one cell by column `j`'s divisor, or the cell when it is zero.
-    fn exact_div(&self, j: usize, a: u64) -> u64 {
-        match self.divisor[j] {
-            0 => a,
-            d => I32F32(a as i64).safe_div(I32F32(d as i64)).0 as u64,
+/// One divisor prepared for the vector path (see [`quotient`]).
+#[derive(Clone, Copy)]
+struct Params {
+    magic: u64,
+    sh1: u64,
+    sh2: u64,
+    /// 32 where the numerator is `a << 32`; 0 for whole-number divisors (numerator `a`)
+    /// and for divisors that leave the cell as it is.
+    pre: u64,
+    /// Numerator bits the vector path cannot take.
+    bad: u64,
+}
+
+impl Params {
+    fn new(d: u64) -> Self {
+        // The vector path needs the numerator `a << pre` to have a zero low word: a
+        // fraction over a whole number, or 1 or more over a fraction, goes the exact
+        // way, as does any numerator (or divisor) past I32F32::MAX.
+        const TOP: u64 = 1 << 63;
+        let (magic, sh1, sh2, pre, bad) = match d {
+            // Zero and 1 leave the numerator as it is: magic 0 and no shifts do that.
+            0 | 0x1_0000_0000 => (0, 0, 0, 0, TOP),
+            d if d > MAX => (0, 0, 0, 0, u64::MAX),
+            d => match gm_params(d) {
+                (m, s1, s2, true) => (m, s1, s2, 0, LO | TOP),
+                (m, s1, s2, false) => (m, s1, s2, 32, !LO),
+            },
+        };
+        Self {
+            magic,
+            sh1: sh1 as u64,
+            sh2: sh2 as u64,
+            pre,
+            bad,
         }
+    }
+}
+
+/// The quotient of a cell with none of its divisor's `bad` bits: the numerator `x` is
+/// `h << 32`, so the high word of `magic * x` is that of `magic * h` shifted by 32, two
+/// 32-bit multiplies. A quotient past I32F32::MAX is an overflow, which `safe_div` makes 0.
+#[inline(always)]
+fn quotient(a: u64, magic: u64, sh1: u64, sh2: u64, pre: u64) -> u64 {
+    let x = a << pre;
+    let h = x >> 32;
+    let t = (magic >> 32) * h + (((magic & LO) * h) >> 32);
+    let q = (t + ((x - t) >> sh1)) >> sh2;
+    if q > MAX { 0 } else { q }
+}
+
+/// `safe_div` of a cell by `d`, or the cell when `d` is zero: the exact path.
+fn exact_div(a: u64, d: u64) -> u64 {
+    match d {
+        0 => a,
+        d => I32F32(a as i64).safe_div(I32F32(d as i64)).0 as u64,
     }
 }
 
@@ -321,20 +357,13 @@ fn div_cols_generic(vals: &mut [u64], d: &ColDivisors) {
             bad |= a & m;
         }
         if bad != 0 {
-            for (j, a) in row.iter_mut().enumerate() {
-                *a = d.exact_div(j, *a);
+            for (a, &dv) in row.iter_mut().zip(&d.divisor) {
+                *a = exact_div(*a, dv);
             }
             continue;
         }
         for (j, a) in row.iter_mut().enumerate() {
-            // The numerator `x` is `h << 32`, so the high word of `magic * x` is that of
-            // `magic * h` shifted by 32: two 32-bit multiplies.
-            let x = *a << d.pre[j];
-            let (h, m) = (x >> 32, d.magic[j]);
-            let t = (m >> 32) * h + (((m & LO) * h) >> 32);
-            let q = (t + ((x - t) >> d.sh1[j])) >> d.sh2[j];
-            // A quotient past I32F32::MAX is an overflow, which `safe_div` makes 0.
-            *a = if q > MAX { 0 } else { q };
+            *a = quotient(*a, d.magic[j], d.sh1[j], d.sh2[j], d.pre[j]);
         }
     }
 }
@@ -346,25 +375,19 @@ multiversion! {
 
 #[inline(always)]
 fn div_by_generic(vals: &mut [u64], d: u64) {
-    let t = ColDivisors::new(&[d]);
-    let (magic, sh1, sh2, pre, bad_bits) = (t.magic[0], t.sh1[0], t.sh2[0], t.pre[0], t.bad[0]);
+    let p = Params::new(d);
     let mut bad = 0;
     for &a in vals.iter() {
-        bad |= a & bad_bits;
+        bad |= a & p.bad;
     }
     if bad != 0 {
         for a in vals.iter_mut() {
-            *a = t.exact_div(0, *a);
+            *a = exact_div(*a, d);
         }
         return;
     }
     for a in vals.iter_mut() {
-        // As in `div_cols_generic`, with the column's parameters held in registers.
-        let x = *a << pre;
-        let h = x >> 32;
-        let q = (magic >> 32) * h + (((magic & LO) * h) >> 32);
-        let q = (q + ((x - q) >> sh1)) >> sh2;
-        *a = if q > MAX { 0 } else { q };
+        *a = quotient(*a, p.magic, p.sh1, p.sh2, p.pre);
     }
 }
 
