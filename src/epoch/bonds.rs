@@ -45,17 +45,21 @@ pub fn weights_for_bonds<'a>(weights: &'a Csr, clipped: &'a Csr, ratio: I32F32) 
     Cow::Owned(out)
 }
 
+/// The block bonds are read against: a column registered at or after it holds no bond
+/// (the last mechanism step + 1, or `tempo` blocks back when none is recorded).
+pub fn last_tempo(input: &EpochInput) -> u64 {
+    match input.last_mechanism_step_block {
+        0 => input.current_block.saturating_sub(input.tempo as u64),
+        lms => lms.saturating_add(1),
+    }
+}
+
 /// Bonds as read for the epoch: every stored entry (column uids >= n included), values
 /// as u16 proportions (Yuma3) or raw u16 (original), minus columns registered at or after
 /// the last tempo.
 pub fn read_bonds(input: &EpochInput, proportion: bool) -> Csr {
     let n = input.n as usize;
-    let lms = input.last_mechanism_step_block;
-    let last_tempo = if lms == 0 {
-        input.current_block.saturating_sub(input.tempo as u64)
-    } else {
-        lms.saturating_add(1)
-    };
+    let last_tempo = last_tempo(input);
     let reg = &input.block_at_registration;
     let mut out = Csr::with_capacity(n, input.bonds.nnz());
     for i in 0..n {

@@ -7,6 +7,7 @@
 //! keeps exactly its positive results; those entries stay present through the later
 //! normalisations even where they floor to zero, so a presence mask is kept from there.
 
+use crate::epoch::bonds;
 use crate::epoch::dense::{self, ColDivisors, Layout};
 use crate::epoch::sparse::{Csr, normalize};
 use crate::fixed::I32F32;
@@ -59,10 +60,7 @@ pub fn original(
     }
 
     // Old bonds (raw u16 as I32F32, registered before the last tempo), column-normalised.
-    let last_tempo = match input.last_mechanism_step_block {
-        0 => input.current_block.saturating_sub(input.tempo as u64),
-        lms => lms.saturating_add(1),
-    };
+    let last_tempo = bonds::last_tempo(input);
     let reg = &input.block_at_registration[..n];
     let mut old = dense::Block::zeroed(cells);
     for (r, &i) in uids.iter().enumerate() {
