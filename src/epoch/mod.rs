@@ -23,8 +23,8 @@ pub fn run_epoch(input: &EpochInput) -> Result<EpochOutput, InputError> {
     run_epoch_with(input, Layout::Auto)
 }
 
-/// [`run_epoch`] with the bond matrices' layout chosen by the caller; every layout gives
-/// the same outputs.
+/// [`run_epoch`] with the caller choosing where dense blocks may serve (the median and
+/// original Yuma's bonds); every layout gives the same outputs.
 pub fn run_epoch_with(input: &EpochInput, layout: Layout) -> Result<EpochOutput, InputError> {
     input.validate()?;
     let n = input.n as usize;
