@@ -144,7 +144,7 @@ impl Drop for Block {
     }
 }
 
-/// One divisor per column, prepared for [`div_cols`]: each column's [`Params`] as one
+/// One divisor per column, prepared for [`div_cols`]: each column's `Params` as one
 /// array per field, so a row loads eight columns' parameters at once. A zero divisor
 /// leaves its column as it is, as the sparse column operations do.
 pub struct ColDivisors {
