@@ -119,6 +119,31 @@ fn loadtest_against_serve_checks_every_answer() {
         "{report}"
     );
     assert!(report.contains("overhead ratio"), "{report}");
+    // The CPU backend dispatches without waiting for a batch to fill unless told to.
+    assert!(report.contains("max wait 0 us"), "{report}");
+    let out = yuma(&[
+        "loadtest",
+        "--addr",
+        &url,
+        "--clients",
+        "4",
+        "--requests",
+        "3",
+        "--n",
+        "64",
+        "--rate",
+        "400",
+        "--no-baseline",
+    ]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}{}", text(&out.stderr));
+    assert!(
+        report.contains("open loop, 400 calls/s offered; all 12 answers match"),
+        "{report}"
+    );
+    let out = yuma(&["loadtest", "--addr", &url, "--rate", "0"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--rate must be a positive"));
 }
 
 #[cfg(unix)]

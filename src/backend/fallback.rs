@@ -38,4 +38,8 @@ impl Backend for CpuFallback {
             other => other,
         }
     }
+
+    fn default_max_wait(&self) -> std::time::Duration {
+        self.primary.default_max_wait()
+    }
 }

@@ -7,6 +7,8 @@ pub mod fallback;
 pub mod pack;
 pub mod wgpu;
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 use crate::model::{EpochInput, EpochOutput, InputError};
@@ -56,6 +58,13 @@ pub trait Backend: Send + Sync {
     /// Runs every epoch of `inputs`; results in input order. An invalid input fails only
     /// its own epoch; a device failure fails the whole batch.
     fn run_batch(&self, inputs: &[EpochInput]) -> Result<Vec<EpochResult>, BackendError>;
+
+    /// How long a daemon batch should wait to fill when nothing else is said. A device
+    /// batch costs about the same for one epoch as for a thousand, so waiting to fill it
+    /// pays; backends whose cost grows with every epoch override this with zero.
+    fn default_max_wait(&self) -> Duration {
+        Duration::from_millis(2)
+    }
 }
 
 /// Opens `kind`; with `cpu_fallback`, a GPU backend's device failures rerun the batch on

@@ -33,6 +33,12 @@ pub struct Args {
     /// Calls per client.
     #[arg(long, default_value_t = 100)]
     pub requests: usize,
+    /// Open loop: calls per second offered by all clients together, evenly spaced and
+    /// taken in turn by the clients. Latency counts from each call's scheduled start, so a
+    /// client held up by a slow answer is charged for the wait it causes [default: closed
+    /// loop, each client calling again as soon as it is answered].
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Subnet size of the synthetic epochs.
     #[arg(long, default_value_t = 256)]
     pub n: u16,
@@ -133,6 +139,9 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     if args.clients == 0 || args.requests == 0 || args.epochs_per_request == 0 {
         bail!("--clients, --requests and --epochs-per-request must be at least 1");
     }
+    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        bail!("--rate must be a positive number of calls per second");
+    }
     let bearer = Bearer(match &args.token_file {
         Some(p) => {
             let token = std::fs::read_to_string(p)
@@ -225,12 +234,28 @@ pub fn main(args: Args) -> anyhow::Result<()> {
                 args.epochs_per_request,
             );
             let (bearer, path) = (bearer.clone(), path.clone());
-            let count = args.requests;
+            let (count, clients, rate) = (args.requests, args.clients, args.rate);
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(count);
                 for r in 0..count {
                     let k = request_shape(c, r);
-                    let t = Instant::now();
+                    let t = match rate {
+                        // Open loop: call r of client c is due (r * clients + c) / rate
+                        // seconds in. A call held up by the previous answer is timed from
+                        // when it was due; one woken late by the timer (1 ms ticks) from
+                        // when it left.
+                        Some(rate) => {
+                            let due = started
+                                + Duration::from_secs_f64((r * clients + c) as f64 / rate);
+                            if Instant::now() < due {
+                                tokio::time::sleep_until(due.into()).await;
+                                Instant::now()
+                            } else {
+                                due
+                            }
+                        }
+                        None => Instant::now(),
+                    };
                     let mut request = tonic::Request::new(requests[k].clone());
                     if let Some(v) = &bearer.0 {
                         request.metadata_mut().insert("authorization", v.clone());
@@ -279,8 +304,12 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         "server: {} (max batch {}, max wait {} us)",
         server.backend, server.max_batch, server.max_wait_us
     );
+    let pacing = match args.rate {
+        Some(r) => format!("open loop, {r} calls/s offered"),
+        None => "closed loop".into(),
+    };
     println!(
-        "load: {} clients x {} calls x {} epochs of n = {} ({:?}); all {epochs} answers match the in-process results",
+        "load: {} clients x {} calls x {} epochs of n = {} ({:?}), {pacing}; all {epochs} answers match the in-process results",
         args.clients, args.requests, args.epochs_per_request, args.n, args.variant
     );
     println!(

@@ -26,9 +26,11 @@ pub struct Args {
     /// Epochs per backend batch at most.
     #[arg(long, default_value_t = 1024)]
     pub max_batch: usize,
-    /// Milliseconds the oldest queued request waits for its batch to fill.
-    #[arg(long, default_value_t = 2)]
-    pub max_wait_ms: u64,
+    /// Milliseconds the oldest queued request waits for its batch to fill [default: 0 on
+    /// the CPU backend, whose cost grows with every epoch, 2 on GPU backends]. Epochs that
+    /// arrive while a batch runs form the next batch either way.
+    #[arg(long)]
+    pub max_wait_ms: Option<u64>,
     /// No cross-request batching: each request runs as its own batch (max batch 1, no wait).
     #[arg(long)]
     pub no_batching: bool,
@@ -133,6 +135,8 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     if !args.listen.ip().is_loopback() && args.tls_cert.is_none() && token.is_some() {
         tracing::warn!("the bearer token travels in clear text without --tls-cert/--tls-key");
     }
+    let backend: Arc<dyn backend::Backend> =
+        Arc::from(backend::open_with(args.backend, args.cpu_fallback)?);
     let batch = if args.no_batching {
         BatchConfig {
             max_batch: 1,
@@ -142,7 +146,9 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     } else {
         BatchConfig {
             max_batch: args.max_batch,
-            max_wait: Duration::from_millis(args.max_wait_ms),
+            max_wait: args
+                .max_wait_ms
+                .map_or_else(|| backend.default_max_wait(), Duration::from_millis),
             queue_capacity: args.queue_capacity,
         }
     };
@@ -159,8 +165,6 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         #[cfg(feature = "tls")]
         tls: tls_config(&args)?,
     };
-    let backend: Arc<dyn backend::Backend> =
-        Arc::from(backend::open_with(args.backend, args.cpu_fallback)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
