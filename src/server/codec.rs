@@ -12,8 +12,12 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 use super::pb;
 
-/// Messages below this many bytes are decoded in place; parallelism would not pay.
-const PARALLEL_BYTES: usize = 64 << 10;
+/// Messages below this many bytes are decoded in place: leaving the runtime thread costs a
+/// thread handoff, more than decoding a few epochs.
+const PARALLEL_BYTES: usize = 1 << 20;
+
+/// Messages with fewer submessages than this are encoded in place, for the same reason.
+const PARALLEL_ITEMS: usize = 8;
 
 /// Key byte of field 1 with the length-delimited wire type.
 const FIELD_1_LEN: u8 = (1 << 3) | 2;
@@ -49,7 +53,12 @@ macro_rules! wire_repeated {
             }
 
             fn encode_wire(self, buf: &mut EncodeBuf<'_>) {
-                encode_repeated(self.$field, buf)
+                if self.$field.len() < PARALLEL_ITEMS {
+                    Message::encode(&self, buf)
+                        .expect("an EncodeBuf grows, so encoding cannot run out of space");
+                } else {
+                    encode_repeated(self.$field, buf)
+                }
             }
         }
     };
@@ -83,11 +92,8 @@ fn decode_repeated<E: Message + Default + Send>(
 
 /// Encodes `items` as field 1, each item encoded in parallel.
 fn encode_repeated<E: Message + Send>(items: Vec<E>, buf: &mut EncodeBuf<'_>) {
-    let encoded: Vec<Vec<u8>> = if items.len() < 2 {
-        items.into_iter().map(|e| e.encode_to_vec()).collect()
-    } else {
-        off_runtime(|| items.into_par_iter().map(|e| e.encode_to_vec()).collect())
-    };
+    let encoded: Vec<Vec<u8>> =
+        off_runtime(|| items.into_par_iter().map(|e| e.encode_to_vec()).collect());
     let total: usize = encoded
         .iter()
         .map(|e| 1 + varint_len(e.len()) + e.len())

@@ -160,20 +160,56 @@ fn error_result(id: u64, status: &Status) -> pb::EpochResult {
     }
 }
 
-/// Converts a call's epochs in parallel, refusing the call for its first malformed epoch.
+/// Calls converting fewer values than this (one 256-uid epoch holds about 33,000) convert on
+/// the runtime thread: a handoff to the blocking pool costs more than the work.
+const INLINE_VALUES: usize = 1 << 17;
+
+/// Runs `f` on this thread when `inline`, else on the blocking pool so the runtime keeps
+/// serving; `f` is told whether it may spread over the rayon pool.
+async fn run_sized<R: Send + 'static>(
+    inline: bool,
+    f: impl FnOnce(bool) -> R + Send + 'static,
+) -> Result<R, Status> {
+    if inline {
+        return Ok(f(false));
+    }
+    tokio::task::spawn_blocking(move || f(true))
+        .await
+        .map_err(|e| Status::internal(format!("conversion task failed: {e}")))
+}
+
+/// Converts a call's epochs (in parallel when `parallel`), refusing the call for its first
+/// malformed epoch.
 fn convert_all(
     epochs: Vec<pb::EpochInput>,
     max_n: u32,
+    parallel: bool,
 ) -> Result<Vec<crate::model::EpochInput>, Status> {
-    let converted: Vec<_> = epochs
-        .into_par_iter()
-        .map(|e| proto::input_from_proto(e, max_n))
-        .collect();
+    let convert = |e| proto::input_from_proto(e, max_n);
+    let converted: Vec<_> = if parallel {
+        epochs.into_par_iter().map(convert).collect()
+    } else {
+        epochs.into_iter().map(convert).collect()
+    };
     converted
         .into_iter()
         .enumerate()
         .map(|(i, r)| r.map_err(|e| Status::invalid_argument(format!("epochs[{i}]: {e}"))))
         .collect()
+}
+
+/// A call's results as protobuf (in parallel when `parallel`), each bonds in its epoch's form.
+fn results_to_proto(
+    results: Vec<EpochResult>,
+    forms: &[MatrixForm],
+    parallel: bool,
+) -> Vec<pb::EpochResult> {
+    let convert = |(i, r): (usize, EpochResult)| result_to_proto(i as u64, r, forms[i]);
+    if parallel {
+        results.into_par_iter().enumerate().map(convert).collect()
+    } else {
+        results.into_iter().enumerate().map(convert).collect()
+    }
 }
 
 impl YumaService {
@@ -204,11 +240,9 @@ impl YumaService {
         }
         // Each epoch's bonds come back in the form its weights came in.
         let forms: Vec<MatrixForm> = epochs.iter().map(MatrixForm::of_input).collect();
-        // Conversion and its inverse run on the rayon pool, off the async runtime's threads.
+        let inline = epochs.iter().map(proto::input_size).sum::<usize>() < INLINE_VALUES;
         let max_n = self.limits.max_n;
-        let inputs = tokio::task::spawn_blocking(move || convert_all(epochs, max_n))
-            .await
-            .map_err(|e| Status::internal(format!("conversion task failed: {e}")))??;
+        let inputs = run_sized(inline, move |par| convert_all(epochs, max_n, par)).await??;
         let results = self
             .batcher
             .run(inputs, deadline)
@@ -216,15 +250,7 @@ impl YumaService {
             .map_err(batch_status)?;
         let errors = results.iter().filter(|r| r.is_err()).count();
         self.metrics.observe_epochs(results.len(), errors);
-        let results = tokio::task::spawn_blocking(move || {
-            results
-                .into_par_iter()
-                .enumerate()
-                .map(|(i, r)| result_to_proto(i as u64, r, forms[i]))
-                .collect()
-        })
-        .await
-        .map_err(|e| Status::internal(format!("conversion task failed: {e}")))?;
+        let results = run_sized(inline, move |par| results_to_proto(results, &forms, par)).await?;
         Ok(pb::RunEpochsResponse { results })
     }
 }
