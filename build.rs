@@ -6,6 +6,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         // Decodes big RunEpochs requests and encodes their responses in parallel.
         .codec_path("crate::server::codec::YumaCodec")
+        // `bytes` fields share the received buffer instead of copying out of it.
+        .bytes(".")
         .file_descriptor_set_path(out.join("yuma_v1_descriptor.bin"))
         .compile_protos(&["proto/yuma/v1/epoch.proto"], &["proto"])?;
     Ok(())

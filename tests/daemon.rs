@@ -560,7 +560,8 @@ async fn malformed_requests_are_refused_while_good_ones_succeed() {
     // The fixed-width form: byte lengths, mixed forms, and the same CSR checks.
     let fixed = base_epoch(&all, MatrixForm::FixedWidth);
     let mut e = fixed.clone();
-    e.weights.as_mut().unwrap().cols_le.pop();
+    let cols = &mut e.weights.as_mut().unwrap().cols_le;
+    cols.truncate(cols.len() - 1);
     bad.push((
         "odd byte count in cols_le",
         e,
@@ -584,7 +585,10 @@ async fn malformed_requests_are_refused_while_good_ones_succeed() {
         vec!["weights.row_offsets_le", "one form"],
     ));
     let mut e = fixed.clone();
-    e.weights.as_mut().unwrap().row_offsets_le[4 * n] ^= 1;
+    let offsets = &mut e.weights.as_mut().unwrap().row_offsets_le;
+    let mut flipped = offsets.to_vec();
+    flipped[4 * n] ^= 1;
+    *offsets = flipped.into();
     bad.push((
         "fixed-width offsets that miss the end",
         e,
@@ -592,7 +596,7 @@ async fn malformed_requests_are_refused_while_good_ones_succeed() {
         vec!["weights.row_offsets_le", "entries"],
     ));
     let mut e = base.clone();
-    e.bonds.as_mut().unwrap().cols_le = vec![0, 0];
+    e.bonds.as_mut().unwrap().cols_le = vec![0, 0].into();
     bad.push((
         "fixed-width cols without offsets",
         e,

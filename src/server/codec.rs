@@ -82,7 +82,7 @@ fn decode_repeated<E: Message + Default + Send>(
         Some(parts) => off_runtime(|| {
             parts
                 .into_par_iter()
-                .map(|(a, b)| E::decode(&bytes[a..b]))
+                .map(|(a, b)| E::decode(bytes.slice(a..b)))
                 .collect()
         }),
         // prost handles small messages and anything unexpected (unknown fields, damage).

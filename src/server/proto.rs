@@ -326,9 +326,9 @@ fn matrix_to_proto(m: &SparseMatrix, form: MatrixForm) -> pb::SparseMatrix {
             ..Default::default()
         },
         MatrixForm::FixedWidth => pb::SparseMatrix {
-            row_offsets_le: to_le(&m.offsets),
-            cols_le: to_le(&m.cols),
-            values_le: to_le(&m.vals),
+            row_offsets_le: to_le(&m.offsets).into(),
+            cols_le: to_le(&m.cols).into(),
+            values_le: to_le(&m.vals).into(),
             ..Default::default()
         },
     }
@@ -454,7 +454,7 @@ pub fn input_to_proto(i: &EpochInput, form: MatrixForm) -> pb::EpochInput {
         alpha_sigmoid_steepness: i.alpha_sigmoid_steepness.into(),
         commit_reveal: i.commit_reveal,
         commit_block,
-        commit_block_present,
+        commit_block_present: commit_block_present.into(),
         emission: i.emission,
         alpha_stake: i.alpha_stake.clone(),
         tao_stake: i.tao_stake.clone(),
