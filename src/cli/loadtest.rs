@@ -245,8 +245,8 @@ pub fn main(args: Args) -> anyhow::Result<()> {
                         // when it was due; one woken late by the timer (1 ms ticks) from
                         // when it left.
                         Some(rate) => {
-                            let due = started
-                                + Duration::from_secs_f64((r * clients + c) as f64 / rate);
+                            let due =
+                                started + Duration::from_secs_f64((r * clients + c) as f64 / rate);
                             if Instant::now() < due {
                                 tokio::time::sleep_until(due.into()).await;
                                 Instant::now()

@@ -20,13 +20,13 @@ impl Csr {
     /// A matrix with capacity for `rows` rows and `nnz` entries, no rows pushed yet.
     pub fn with_capacity(rows: usize, nnz: usize) -> Self {
         POOL.with(|pool| {
-            let mut pool = pool.borrow_mut();
-            let mut offsets = reuse(&mut pool.offsets, rows + 1);
+            let pool = &mut *pool.borrow_mut();
+            let mut offsets = reuse(&mut pool.offsets, &mut pool.bytes, rows + 1);
             offsets.push(0);
             Self {
                 offsets,
-                cols: reuse(&mut pool.cols, nnz),
-                vals: reuse(&mut pool.vals, nnz),
+                cols: reuse(&mut pool.cols, &mut pool.bytes, nnz),
+                vals: reuse(&mut pool.vals, &mut pool.bytes, nnz),
             }
         })
     }
@@ -100,19 +100,28 @@ struct Pool {
     offsets: Vec<Vec<u32>>,
     cols: Vec<Vec<u16>>,
     vals: Vec<Vec<I32F32>>,
+    /// Capacity held by the three lists, in bytes.
+    bytes: usize,
 }
 
 /// Buffers kept per kind and thread: enough for every matrix one epoch holds at once.
 const POOL_KEEP: usize = 12;
 
+/// Bytes kept per thread at most, so that one huge epoch does not pin its memory for the
+/// life of a daemon: enough for the ten or so matrices of an epoch with 2.5 million
+/// entries.
+const POOL_MAX_BYTES: usize = 256 << 20;
+
 thread_local! {
     static POOL: RefCell<Pool> = RefCell::new(Pool::default());
 }
 
-/// An empty vector with room for `cap`, from the pool when it has one.
-fn reuse<T>(pool: &mut Vec<Vec<T>>, cap: usize) -> Vec<T> {
+/// An empty vector with room for `cap`, from the pool when it has one; `bytes` counts what
+/// the pool holds.
+fn reuse<T>(pool: &mut Vec<Vec<T>>, bytes: &mut usize, cap: usize) -> Vec<T> {
     match pool.pop() {
         Some(mut v) => {
+            *bytes -= size_of::<T>() * v.capacity();
             v.clear();
             v.reserve(cap);
             v
@@ -121,9 +130,11 @@ fn reuse<T>(pool: &mut Vec<Vec<T>>, cap: usize) -> Vec<T> {
     }
 }
 
-/// Returns a buffer to the pool unless the pool is full.
-fn recycle<T>(pool: &mut Vec<Vec<T>>, v: Vec<T>) {
-    if pool.len() < POOL_KEEP && v.capacity() > 0 {
+/// Returns a buffer to the pool unless the pool is full or would exceed its byte budget.
+fn recycle<T>(pool: &mut Vec<Vec<T>>, bytes: &mut usize, v: Vec<T>) {
+    let size = size_of::<T>() * v.capacity();
+    if pool.len() < POOL_KEEP && size > 0 && *bytes + size <= POOL_MAX_BYTES {
+        *bytes += size;
         pool.push(v);
     }
 }
@@ -144,9 +155,22 @@ impl Drop for Csr {
         // `try_with`: during thread teardown the pool may already be gone; then just free.
         let _ = POOL.try_with(|pool| {
             if let Ok(mut pool) = pool.try_borrow_mut() {
-                recycle(&mut pool.offsets, std::mem::take(&mut self.offsets));
-                recycle(&mut pool.cols, std::mem::take(&mut self.cols));
-                recycle(&mut pool.vals, std::mem::take(&mut self.vals));
+                let pool = &mut *pool;
+                recycle(
+                    &mut pool.offsets,
+                    &mut pool.bytes,
+                    std::mem::take(&mut self.offsets),
+                );
+                recycle(
+                    &mut pool.cols,
+                    &mut pool.bytes,
+                    std::mem::take(&mut self.cols),
+                );
+                recycle(
+                    &mut pool.vals,
+                    &mut pool.bytes,
+                    std::mem::take(&mut self.vals),
+                );
             }
         });
     }
@@ -208,5 +232,43 @@ impl Scratch {
             self.set[c as usize] = false;
         }
         self.touched.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the pool of this thread holds, counted from the buffers themselves.
+    fn held() -> (usize, usize) {
+        POOL.with(|p| {
+            let p = p.borrow();
+            fn size<T>(list: &[Vec<T>]) -> usize {
+                list.iter().map(|v| size_of::<T>() * v.capacity()).sum()
+            }
+            let counted = size(&p.offsets) + size(&p.cols) + size(&p.vals);
+            (p.bytes, counted)
+        })
+    }
+
+    #[test]
+    fn the_pool_keeps_no_more_than_its_budget() {
+        // Each of these holds over half the budget (capacity only: no page is touched).
+        let entry = size_of::<u16>() + size_of::<I32F32>();
+        let big = POOL_MAX_BYTES / entry / 2 + 1;
+        let (a, b) = (Csr::with_capacity(1, big), Csr::with_capacity(1, big));
+        drop(a);
+        drop(b);
+        let (bytes, counted) = held();
+        assert_eq!(bytes, counted);
+        assert!(bytes <= POOL_MAX_BYTES, "{bytes} bytes pooled");
+        assert!(bytes >= entry * big, "the first matrix should be kept");
+        // Reusing hands the bytes back out of the count.
+        let c = Csr::with_capacity(1, 1);
+        let (bytes_after, counted_after) = held();
+        assert_eq!(bytes_after, counted_after);
+        assert!(bytes_after < bytes);
+        drop(c);
+        assert_eq!(held().0, held().1);
     }
 }

@@ -111,10 +111,8 @@ impl MatrixForm {
 /// About how many values converting `p` touches: its matrix entries and per-uid stakes.
 /// Sizes the work before deciding whether it is worth handing to other threads.
 pub fn input_size(p: &pb::EpochInput) -> usize {
-    let entries = |m: &Option<pb::SparseMatrix>| {
-        m.as_ref()
-            .map_or(0, |m| m.cols.len() + m.cols_le.len() / 2)
-    };
+    let entries =
+        |m: &Option<pb::SparseMatrix>| m.as_ref().map_or(0, |m| m.cols.len() + m.cols_le.len() / 2);
     entries(&p.weights) + entries(&p.bonds) + p.alpha_stake.len()
 }
 
