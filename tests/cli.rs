@@ -141,6 +141,28 @@ fn loadtest_against_serve_checks_every_answer() {
         report.contains("open loop, 400 calls/s offered; all 12 answers match"),
         "{report}"
     );
+    let out = yuma(&[
+        "loadtest",
+        "--addr",
+        &url,
+        "--clients",
+        "3",
+        "--requests",
+        "4",
+        "--epochs-per-request",
+        "5",
+        "--n",
+        "64",
+        "--stream",
+        "--fixed-width",
+    ]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}{}", text(&out.stderr));
+    assert!(
+        report.contains("one StreamEpochs call per client; all 60 answers match"),
+        "{report}"
+    );
+    assert!(report.contains("latency per epoch"), "{report}");
     let out = yuma(&["loadtest", "--addr", &url, "--rate", "0"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--rate must be a positive"));

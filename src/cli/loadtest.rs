@@ -61,6 +61,11 @@ pub struct Args {
     /// File holding the daemon's bearer token.
     #[arg(long)]
     pub token_file: Option<std::path::PathBuf>,
+    /// Stream instead: each client sends its calls x epochs-per-request epochs on one
+    /// StreamEpochs call and reads the answers as they come; latency is per epoch, from
+    /// when the transport took it.
+    #[arg(long, conflicts_with = "rate")]
+    pub stream: bool,
     /// Send the weight and bond matrices as fixed-width little-endian bytes instead of
     /// packed varints (answers then carry their bonds the same way).
     #[arg(long)]
@@ -118,6 +123,79 @@ impl Encoder for PutBytes {
     }
 }
 
+/// Sends `(id, encoded EpochInput)` as an `EpochRequest` (id = field 1, input = field 2),
+/// so a stream's epochs are encoded once before the clock starts.
+#[derive(Default)]
+struct PreEncodedStream(YumaCodec<pb::EpochRequest, pb::EpochResult>);
+
+impl Codec for PreEncodedStream {
+    type Encode = (u64, Bytes);
+    type Decode = pb::EpochResult;
+    type Encoder = PutTagged;
+    type Decoder = WireDecoder<pb::EpochResult>;
+
+    fn encoder(&mut self) -> PutTagged {
+        PutTagged
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        self.0.decoder()
+    }
+}
+
+/// Writes an `EpochRequest` around an already-encoded input.
+struct PutTagged;
+
+impl Encoder for PutTagged {
+    type Item = (u64, Bytes);
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        (id, input): (u64, Bytes),
+        buf: &mut EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut;
+        use prost::encoding::{WireType, encode_key, encode_varint};
+        encode_key(1, WireType::Varint, buf);
+        encode_varint(id, buf);
+        encode_key(2, WireType::LengthDelimited, buf);
+        encode_varint(input.len() as u64, buf);
+        buf.put_slice(&input);
+        Ok(())
+    }
+}
+
+/// The synthetic epochs, their in-process outputs and those outputs as protobuf.
+struct Expected {
+    outputs: Vec<EpochOutput>,
+    pb: Vec<pb::EpochOutput>,
+}
+
+impl Expected {
+    /// Checks the answer for shape `k`; `what` names the epoch in the error.
+    fn check(
+        &self,
+        k: usize,
+        result: Option<pb::epoch_result::Result>,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        // Compared as protobuf; only a mismatch is converted to name the field.
+        match result {
+            Some(pb::epoch_result::Result::Output(o)) if o == self.pb[k] => Ok(()),
+            Some(pb::epoch_result::Result::Output(o)) => {
+                let want = &self.outputs[k];
+                let got = proto::output_from_proto(o, want.active.len())?;
+                match want.first_difference(&got) {
+                    Some(m) => bail!("{what}: {m}"),
+                    None => Ok(()),
+                }
+            }
+            other => bail!("{what}: no output: {other:?}"),
+        }
+    }
+}
+
 /// Adds the bearer token to every call.
 #[derive(Clone)]
 struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
@@ -159,28 +237,35 @@ pub fn main(args: Args) -> anyhow::Result<()> {
             .map(|s| realistic(args.n, args.validators, args.variant, s as u64))
             .collect(),
     );
-    let expected: Arc<Vec<EpochOutput>> = Arc::new(
-        yuma::epoch::run_batch(&inputs)
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .context("a synthetic epoch was rejected")?,
-    );
+    let outputs: Vec<EpochOutput> = yuma::epoch::run_batch(&inputs)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .context("a synthetic epoch was rejected")?;
     let form = if args.fixed_width {
         proto::MatrixForm::FixedWidth
     } else {
         proto::MatrixForm::Packed
     };
-    // Answers are compared as protobuf; only a mismatch is converted to name the field.
-    let expected_pb: Arc<Vec<pb::EpochOutput>> = Arc::new(
-        expected
+    let expected = Arc::new(Expected {
+        pb: outputs
             .iter()
             .map(|o| proto::output_to_proto(o.clone(), form))
             .collect(),
-    );
+        outputs,
+    });
+    // A stream sends each shape as one pre-encoded input.
+    let singles: Arc<Vec<Bytes>> = Arc::new(if args.stream {
+        inputs
+            .iter()
+            .map(|i| proto::input_to_proto(i, form).encode_to_vec().into())
+            .collect()
+    } else {
+        Vec::new()
+    });
     // Only the request shapes some call will send are encoded: at 1,024 epochs each of the
     // DISTINCT shapes is about 150 MB.
     let mut used = [false; DISTINCT];
-    for c in 0..args.clients {
+    for c in (0..args.clients).filter(|_| !args.stream) {
         for r in 0..args.requests.min(DISTINCT) {
             used[request_shape(c, r)] = true;
         }
@@ -227,14 +312,18 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(args.clients);
         for (c, mut client) in clients.into_iter().enumerate() {
-            let (requests, expected, expected_pb, per_request) = (
-                requests.clone(),
-                expected.clone(),
-                expected_pb.clone(),
-                args.epochs_per_request,
-            );
+            let (requests, expected, per_request) =
+                (requests.clone(), expected.clone(), args.epochs_per_request);
             let (bearer, path) = (bearer.clone(), path.clone());
             let (count, clients, rate) = (args.requests, args.clients, args.rate);
+            if args.stream {
+                let epochs = count * per_request;
+                let (singles, bearer) = (singles.clone(), bearer.clone());
+                tasks.push(tokio::spawn(async move {
+                    stream_client(client, c, epochs, singles, expected, bearer).await
+                }));
+                continue;
+            }
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(count);
                 for r in 0..count {
@@ -273,18 +362,8 @@ pub fn main(args: Args) -> anyhow::Result<()> {
                         );
                     }
                     for (j, result) in response.results.into_iter().enumerate() {
-                        let want = &expected[(k + j) % DISTINCT];
-                        match result.result {
-                            Some(pb::epoch_result::Result::Output(o))
-                                if o == expected_pb[(k + j) % DISTINCT] => {}
-                            Some(pb::epoch_result::Result::Output(o)) => {
-                                let got = proto::output_from_proto(o, want.active.len())?;
-                                if let Some(m) = want.first_difference(&got) {
-                                    bail!("client {c} call {r} epoch {j}: {m}");
-                                }
-                            }
-                            other => bail!("client {c} call {r} epoch {j}: no output: {other:?}"),
-                        }
+                        let what = format!("client {c} call {r} epoch {j}");
+                        expected.check((k + j) % DISTINCT, result.result, &what)?;
                     }
                 }
                 anyhow::Ok(latencies)
@@ -297,7 +376,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         anyhow::Ok((started.elapsed(), latencies, server))
     })?;
     latencies.sort();
-    let calls = latencies.len();
+    let calls = args.clients * args.requests;
     let epochs = calls * args.epochs_per_request;
     let secs = wall.as_secs_f64();
     println!(
@@ -305,6 +384,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         server.backend, server.max_batch, server.max_wait_us
     );
     let pacing = match args.rate {
+        _ if args.stream => "one StreamEpochs call per client".into(),
         Some(r) => format!("open loop, {r} calls/s offered"),
         None => "closed loop".into(),
     };
@@ -312,13 +392,16 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         "load: {} clients x {} calls x {} epochs of n = {} ({:?}), {pacing}; all {epochs} answers match the in-process results",
         args.clients, args.requests, args.epochs_per_request, args.n, args.variant
     );
+    let (rate, per) = match args.stream {
+        true => (String::new(), "epoch"),
+        false => (format!(", {:.1} calls/s", calls as f64 / secs), "call"),
+    };
     println!(
-        "daemon: {epochs} epochs in {secs:.3} s = {:.0} epochs/s, {:.1} calls/s",
-        epochs as f64 / secs,
-        calls as f64 / secs
+        "daemon: {epochs} epochs in {secs:.3} s = {:.0} epochs/s{rate}",
+        epochs as f64 / secs
     );
     println!(
-        "latency per call: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "latency per {per}: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         ms(percentile(&latencies, 50)),
         ms(percentile(&latencies, 90)),
         ms(percentile(&latencies, 99)),
@@ -326,8 +409,13 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     );
     if !args.no_baseline {
         let backend = backend::open(args.backend)?;
-        // The largest batch this load lets the daemon form; requests are never split.
-        let formed = (args.clients * args.epochs_per_request)
+        // The largest batch this load lets the daemon form; requests are never split, and
+        // streamed epochs may all be queued at once.
+        let at_once = match args.stream {
+            true => epochs,
+            false => args.clients * args.epochs_per_request,
+        };
+        let formed = at_once
             .min(server.max_batch as usize)
             .max(args.epochs_per_request);
         let batch: Vec<EpochInput> = (0..args.baseline_batch.unwrap_or(formed).max(1))
@@ -351,6 +439,59 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Client `c`'s StreamEpochs call: sends `epochs` epochs (ids 0..epochs, shape
+/// `request_shape(c, id)`), checks every answer and returns each epoch's latency.
+async fn stream_client(
+    mut client: tonic::client::Grpc<Channel>,
+    c: usize,
+    epochs: usize,
+    singles: Arc<Vec<Bytes>>,
+    expected: Arc<Expected>,
+    bearer: Bearer,
+) -> anyhow::Result<Vec<Duration>> {
+    // When the transport took each epoch, by id.
+    let sent = Arc::new(std::sync::Mutex::new(Vec::with_capacity(epochs)));
+    let taken = sent.clone();
+    // The iterator runs lazily, as the transport polls the stream for the next epoch.
+    let outbound = tokio_stream::iter((0..epochs).map(move |id| {
+        taken
+            .lock()
+            .expect("no panics while held")
+            .push(Instant::now());
+        (id as u64, singles[request_shape(c, id)].clone())
+    }));
+    let mut request = tonic::Request::new(outbound);
+    if let Some(v) = &bearer.0 {
+        request.metadata_mut().insert("authorization", v.clone());
+    }
+    client.ready().await?;
+    let path = PathAndQuery::from_static("/yuma.v1.Yuma/StreamEpochs");
+    let mut inbound = client
+        .streaming(request, path, PreEncodedStream::default())
+        .await?
+        .into_inner();
+    let mut latencies = vec![Duration::ZERO; epochs];
+    let mut answered = vec![false; epochs];
+    while let Some(result) = inbound.message().await? {
+        let now = Instant::now();
+        let id = usize::try_from(result.id).ok().filter(|&i| i < epochs);
+        let Some(id) = id.filter(|&i| !answered[i]) else {
+            bail!(
+                "client {c}: an answer for id {} that was not asked or already answered",
+                result.id
+            );
+        };
+        answered[id] = true;
+        latencies[id] = now - sent.lock().expect("no panics while held")[id];
+        let what = format!("client {c} stream id {id}");
+        expected.check(request_shape(c, id), result.result, &what)?;
+    }
+    if let Some(missing) = answered.iter().position(|a| !a) {
+        bail!("client {c}: the stream ended without an answer for id {missing}");
+    }
+    Ok(latencies)
 }
 
 fn ms(d: Duration) -> f64 {
