@@ -384,7 +384,15 @@ async fn concurrent_clients_get_exactly_their_own_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn epochs_from_concurrent_calls_share_a_batch() {
     let _serial = serial().await;
-    let (daemon, gate, name, input, want) = start_gated(batch(64, 1, 64), 64).await;
+    // With no fill wait (the CPU backend's default) as with one.
+    for wait_ms in [0, 1] {
+        share_a_batch(wait_ms).await;
+    }
+}
+
+/// The first call runs alone; three calls that arrive while it runs form the next batch.
+async fn share_a_batch(wait_ms: u64) {
+    let (daemon, gate, name, input, want) = start_gated(batch(64, wait_ms, 64), 64).await;
     let input = Arc::new((name, input, want));
     let mut set = JoinSet::new();
     let spawn = |set: &mut JoinSet<()>, client: YumaClient<Channel>| {
@@ -416,8 +424,16 @@ async fn epochs_from_concurrent_calls_share_a_batch() {
     .await
     .unwrap();
     // Three single-epoch calls from three connections ran as one batch of three.
-    assert_eq!(gate.batches.load(Ordering::SeqCst), 2);
-    assert_eq!(gate.epochs.load(Ordering::SeqCst), 4);
+    assert_eq!(
+        gate.batches.load(Ordering::SeqCst),
+        2,
+        "max wait {wait_ms} ms"
+    );
+    assert_eq!(
+        gate.epochs.load(Ordering::SeqCst),
+        4,
+        "max wait {wait_ms} ms"
+    );
     daemon.shutdown().await;
 }
 
