@@ -99,21 +99,22 @@ fn loadtest_against_serve_checks_every_answer() {
         .strip_prefix("yuma serve: listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {first:?}"));
     let url = format!("http://{addr}");
-    let out = yuma(&[
-        "loadtest",
-        "--addr",
-        &url,
+    // Runs `yuma loadtest` on n = 64 epochs against the daemon; returns its report.
+    let loadtest = |args: &[&str]| {
+        let all = [&["loadtest", "--addr", &url, "--n", "64"], args].concat();
+        let out = yuma(&all);
+        let report = text(&out.stdout);
+        assert!(out.status.success(), "{report}{}", text(&out.stderr));
+        report
+    };
+    let report = loadtest(&[
         "--clients",
         "4",
         "--requests",
         "3",
         "--epochs-per-request",
         "2",
-        "--n",
-        "64",
     ]);
-    let report = text(&out.stdout);
-    assert!(out.status.success(), "{report}{}", text(&out.stderr));
     assert!(
         report.contains("all 24 answers match the in-process results"),
         "{report}"
@@ -121,43 +122,29 @@ fn loadtest_against_serve_checks_every_answer() {
     assert!(report.contains("overhead ratio"), "{report}");
     // The CPU backend dispatches without waiting for a batch to fill unless told to.
     assert!(report.contains("max wait 0 us"), "{report}");
-    let out = yuma(&[
-        "loadtest",
-        "--addr",
-        &url,
+    let report = loadtest(&[
         "--clients",
         "4",
         "--requests",
         "3",
-        "--n",
-        "64",
         "--rate",
         "400",
         "--no-baseline",
     ]);
-    let report = text(&out.stdout);
-    assert!(out.status.success(), "{report}{}", text(&out.stderr));
     assert!(
         report.contains("open loop, 400 calls/s offered; all 12 answers match"),
         "{report}"
     );
-    let out = yuma(&[
-        "loadtest",
-        "--addr",
-        &url,
+    let report = loadtest(&[
         "--clients",
         "3",
         "--requests",
         "4",
         "--epochs-per-request",
         "5",
-        "--n",
-        "64",
         "--stream",
         "--fixed-width",
     ]);
-    let report = text(&out.stdout);
-    assert!(out.status.success(), "{report}{}", text(&out.stderr));
     assert!(
         report.contains("one StreamEpochs call per client; all 60 answers match"),
         "{report}"
