@@ -24,9 +24,12 @@ const FIELD_1_LEN: u8 = (1 << 3) | 2;
 
 /// A `yuma.v1` message as the codec reads and writes it; prost's way unless overridden.
 pub trait Wire: Message + Default + Send + 'static {
-    /// Decodes one whole message from `buf`.
+    /// Decodes one whole message from `buf`, split off as `Bytes` (no copy): prost then
+    /// advances a plain slice per varint instead of tonic's buffer, and `bytes` fields
+    /// share it.
     fn decode_wire(buf: &mut DecodeBuf<'_>) -> Result<Self, prost::DecodeError> {
-        Self::decode(buf)
+        let len = buf.remaining();
+        Self::decode(buf.copy_to_bytes(len))
     }
 
     /// Encodes the message into `buf`.
