@@ -8,6 +8,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .codec_path("crate::server::codec::YumaCodec")
         // `bytes` fields share the received buffer instead of copying out of it.
         .bytes(".")
+        // Written out by hand for its fast packed decoding (src/server/sparse_matrix.rs).
+        .extern_path(
+            ".yuma.v1.SparseMatrix",
+            "crate::server::sparse_matrix::SparseMatrix",
+        )
         .file_descriptor_set_path(out.join("yuma_v1_descriptor.bin"))
         .compile_protos(&["proto/yuma/v1/epoch.proto"], &["proto"])?;
     Ok(())

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod message_limit;
 pub mod metrics;
 pub mod proto;
+pub mod sparse_matrix;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use proto::MatrixForm;
 #[allow(missing_docs, clippy::all)]
 pub mod pb {
     tonic::include_proto!("yuma.v1");
+    pub use super::sparse_matrix::SparseMatrix;
 
     /// The encoded descriptor set, served by reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
