@@ -259,14 +259,16 @@ async fn every_conformance_case_through_the_daemon() {
         while let Some(r) = set.join_next().await {
             r.unwrap();
         }
-        // Every case in one call: results in request order.
+        // Every case in one call: results in request order. The call is big enough for the
+        // server's parallel decode, conversion and encode (past 1 MiB and 2^17 values).
         let inputs: Vec<&EpochInput> = all.iter().map(|(_, i, _)| i).collect();
-        let response = client
-            .clone()
-            .run_epochs(request(&inputs))
-            .await
-            .unwrap()
-            .into_inner();
+        let big = request(&inputs);
+        assert!(
+            prost::Message::encoded_len(&big) > 1 << 20,
+            "{} bytes",
+            prost::Message::encoded_len(&big)
+        );
+        let response = client.clone().run_epochs(big).await.unwrap().into_inner();
         assert_eq!(response.results.len(), all.len());
         for (k, result) in response.results.into_iter().enumerate() {
             assert_eq!(result.id, k as u64);
