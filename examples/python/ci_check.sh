@@ -31,8 +31,9 @@ done
 [ -n "$addr" ] || { cat "$log"; echo "yuma serve did not report its address" >&2; exit 1; }
 echo "yuma serve on $addr"
 
-# The same cases in both matrix forms: packed varints, then fixed-width bytes.
-for form in "" --fixed-width; do
+# The same cases in both matrix forms (packed varints, fixed-width bytes), then all of them
+# on one stream.
+for form in "" --fixed-width "--stream --fixed-width"; do
   python3 "$here/client.py" --addr "$addr" --wait-health 30 $form \
     "$cases/n0-empty-y3-la.json" \
     "$cases/n3-small-y3-la.json" \

@@ -156,6 +156,9 @@ def main():
                     help="first wait up to SECONDS for the health service to report SERVING")
     ap.add_argument("--fixed-width", action="store_true",
                     help="send weights and bonds as fixed-width little-endian bytes (bonds come back so)")
+    ap.add_argument("--stream", action="store_true",
+                    help="send every case on one StreamEpochs call (answers come tagged with their id, "
+                         "in any order) instead of one RunEpochs call each")
     ap.add_argument("cases", nargs="*", help="FORMAT v1 case files")
     args = ap.parse_args()
 
@@ -173,26 +176,25 @@ def main():
 
     failures = []
     failed = set()
+
+    def fail(name, message):
+        failures.append(f"{name}: {message}")
+        failed.add(name)
+
+    cases = []
     for path in args.cases:
         with open(path) as f:
             case = json.load(f)
         name = os.path.basename(path)
         if case.get("format") != 1:
-            failures.append(f"{name}: format {case.get('format')}, expected 1")
-            failed.add(name)
+            fail(name, f"format {case.get('format')}, expected 1")
             continue
-        request = epoch_pb2.RunEpochsRequest(epochs=[epoch_input(case["input"], args.fixed_width)])
-        try:
-            response = stub.RunEpochs(request, metadata=metadata, timeout=60)
-        except grpc.RpcError as e:
-            failures.append(f"{name}: {e.code().name}: {e.details()}")
-            failed.add(name)
-            continue
-        result = response.results[0]
+        cases.append((name, case))
+
+    def check(name, case, result):
         if result.WhichOneof("result") != "output":
-            failures.append(f"{name}: error {result.error.code}: {result.error.message}")
-            failed.add(name)
-            continue
+            fail(name, f"error {result.error.code}: {result.error.message}")
+            return
         bad = compare(name, case["input"]["n"], case["output"], result.output)
         if bool(result.output.bonds.row_offsets_le) != args.fixed_width:
             bad.append(f"{name}: bonds came back in the other matrix form")
@@ -200,7 +202,35 @@ def main():
         if bad:
             failed.add(name)
         print(f"{name}: {'MISMATCH' if bad else 'ok'}")
-    print(f"client.py: {len(args.cases) - len(failed)} passed, {len(failed)} failed")
+
+    if args.stream:
+        # One call for all cases: the daemon batches them and answers each id once.
+        requests = (epoch_pb2.EpochRequest(id=k, input=epoch_input(case["input"], args.fixed_width))
+                    for k, (_, case) in enumerate(cases))
+        answered = set()
+        try:
+            for result in stub.StreamEpochs(requests, metadata=metadata, timeout=120):
+                if result.id >= len(cases) or result.id in answered:
+                    fail("stream", f"an answer for id {result.id} that was not asked or already answered")
+                    continue
+                answered.add(result.id)
+                check(*cases[result.id], result)
+        except grpc.RpcError as e:
+            fail("stream", f"{e.code().name}: {e.details()}")
+        for k, (name, _) in enumerate(cases):
+            if k not in answered:
+                fail(name, "no answer on the stream")
+    else:
+        for name, case in cases:
+            request = epoch_pb2.RunEpochsRequest(epochs=[epoch_input(case["input"], args.fixed_width)])
+            try:
+                response = stub.RunEpochs(request, metadata=metadata, timeout=60)
+            except grpc.RpcError as e:
+                fail(name, f"{e.code().name}: {e.details()}")
+                continue
+            check(name, case, response.results[0])
+    passed = sum(os.path.basename(p) not in failed for p in args.cases)
+    print(f"client.py: {passed} passed, {len(args.cases) - passed} failed")
     for f in failures:
         print(f, file=sys.stderr)
     return 1 if failures else 0
