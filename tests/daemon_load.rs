@@ -225,10 +225,10 @@ impl Drop for Burners {
     }
 }
 
-/// A RunEpochs request of copies of `epoch` (fixed-width matrices) as large as fits in
+/// A RunEpochs request of copies of `epoch` (matrices in `form`) as large as fits in
 /// `bytes`.
-fn request_near(epoch: &EpochInput, bytes: usize) -> pb::RunEpochsRequest {
-    let one = proto::input_to_proto(epoch, MatrixForm::FixedWidth);
+fn request_near(epoch: &EpochInput, form: MatrixForm, bytes: usize) -> pb::RunEpochsRequest {
+    let one = proto::input_to_proto(epoch, form);
     let each = prost::Message::encoded_len(&one) + 4;
     pb::RunEpochsRequest {
         epochs: vec![one; bytes / each],
@@ -245,11 +245,11 @@ fn small_case() -> (EpochInput, yuma::model::EpochOutput) {
 }
 
 /// Resident memory bound of `yuma serve` for given limits, as docs/daemon.md states it:
-/// 160 MiB for the process itself, then each byte of the in-flight request budget may be
-/// held about three times over (the received message, its decoded protobuf, the converted
-/// epochs), and each queued byte once more.
+/// 64 MiB for the process itself, six times the in-flight request budget (a packed message
+/// of one-byte varints decodes to four times its size, and converts to twice it), and the
+/// queue's bytes.
 fn documented_rss_bound(inflight_mib: u64, queue_mib: u64) -> u64 {
-    (160 + 3 * inflight_mib + queue_mib) << 20
+    (64 + 6 * inflight_mib + queue_mib) << 20
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,28 +269,30 @@ async fn max_size_requests_from_many_clients_hold_memory_and_spare_a_small_clien
         &QUEUE_MIB.to_string(),
     ]);
     let idle_rss = served.rss_bytes().unwrap();
-    // Just under the message limit, 2048-uid epochs with 64 full validator rows.
-    let big = Arc::new(request_near(
-        &realistic(2048, 64, Variant::Yuma3Liquid, 7),
-        (MAX_MESSAGE_MIB << 20) - 4096,
-    ));
-    let big_len = prost::Message::encoded_len(&*big);
-    assert!(
-        big_len > (MAX_MESSAGE_MIB << 20) * 9 / 10,
-        "{big_len} bytes"
+    // Just under the message limit, 2048-uid epochs with 64 full validator rows, packed and
+    // fixed-width.
+    let epoch = realistic(2048, 64, Variant::Yuma3Liquid, 7);
+    let bigs = Arc::new(
+        [MatrixForm::Packed, MatrixForm::FixedWidth]
+            .map(|form| request_near(&epoch, form, (MAX_MESSAGE_MIB << 20) - 4096)),
     );
-    assert!(big_len > message_limit::SMALL_MESSAGE);
+    for big in &*bigs {
+        let len = prost::Message::encoded_len(big);
+        assert!(len > (MAX_MESSAGE_MIB << 20) * 9 / 10, "{len} bytes");
+        assert!(len > message_limit::SMALL_MESSAGE);
+    }
     let (small_input, small_want) = small_case();
 
     let watch = RssWatch::start(served.pid());
     let (ok, exhausted) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut set = JoinSet::new();
-    for _ in 0..CLIENTS {
-        let (mut client, big) = (served.client().await, big.clone());
+    for c in 0..CLIENTS {
+        let (mut client, bigs) = (served.client().await, bigs.clone());
         let (ok, exhausted) = (ok.clone(), exhausted.clone());
         set.spawn(async move {
+            let big = &bigs[c % 2];
             for _ in 0..ROUNDS {
-                match client.run_epochs((*big).clone()).await {
+                match client.run_epochs(big.clone()).await {
                     Ok(r) => {
                         let results = r.into_inner().results;
                         assert_eq!(results.len(), big.epochs.len());
@@ -343,10 +345,9 @@ async fn max_size_requests_from_many_clients_hold_memory_and_spare_a_small_clien
     );
     let bound = documented_rss_bound(INFLIGHT_MIB, QUEUE_MIB);
     eprintln!(
-        "daemon_load: {CLIENTS} clients x {ROUNDS} calls of {:.1} MiB: {ok} answered, \
-         {exhausted} RESOURCE_EXHAUSTED; {SMALL_CALLS} small calls answered; \
-         RSS idle {} MiB, peak {} MiB (bound {} MiB)",
-        big_len as f64 / (1 << 20) as f64,
+        "daemon_load: {CLIENTS} clients x {ROUNDS} calls of {MAX_MESSAGE_MIB} MiB (half packed, \
+         half fixed-width): {ok} answered, {exhausted} RESOURCE_EXHAUSTED; {SMALL_CALLS} small \
+         calls answered; RSS idle {} MiB, peak {} MiB (bound {} MiB)",
         idle_rss >> 20,
         peak >> 20,
         bound >> 20
@@ -372,8 +373,9 @@ fn stress_runs() -> usize {
 }
 
 /// One saturated daemon stopped by SIGTERM: a full queue, batches running, every call
-/// large enough for the parallel decode and encode; returns how long the exit took.
-async fn sigterm_while_saturated(drain: Duration, run: usize) -> Duration {
+/// large enough for the parallel decode and encode; returns how long the exit took and
+/// whether every accepted call finished (rather than being abandoned at the timeout).
+async fn sigterm_while_saturated(drain: Duration, run: usize) -> (Duration, bool) {
     let served = Served::start(&[
         "--max-batch",
         "16",
@@ -436,7 +438,7 @@ async fn sigterm_while_saturated(drain: Duration, run: usize) -> Duration {
     })
     .await
     .expect("a client hung after the daemon exited");
-    took
+    (took, !log.contains("drain timeout"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,8 +450,10 @@ async fn sigterm_while_saturated_exits_within_the_drain_timeout() {
     let runs = stress_runs();
     let _burners = Burners::start(2);
     let mut times = Vec::new();
+    let mut drained = 0;
     for run in 0..runs {
-        let took = sigterm_while_saturated(DRAIN, run).await;
+        let (took, finished) = sigterm_while_saturated(DRAIN, run).await;
+        drained += usize::from(finished);
         assert!(
             took <= DRAIN + SLACK,
             "run {run}: exit took {took:?}, drain timeout {DRAIN:?}"
@@ -458,7 +462,9 @@ async fn sigterm_while_saturated_exits_within_the_drain_timeout() {
     }
     times.sort();
     eprintln!(
-        "daemon_load: {runs} SIGTERMs under saturation beside 2 CPU burners: exit median {:?}, max {:?} (drain timeout {DRAIN:?})",
+        "daemon_load: {runs} SIGTERMs under saturation beside 2 CPU burners: exit median {:?}, \
+         max {:?} (drain timeout {DRAIN:?}); {drained} drained every call, the rest abandoned \
+         calls at the timeout",
         times[times.len() / 2],
         times[times.len() - 1]
     );

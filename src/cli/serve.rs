@@ -91,32 +91,31 @@ fn read_token(path: &PathBuf) -> anyhow::Result<String> {
     Ok(token)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// A future resolving on Ctrl-C or SIGTERM. The handlers are installed now, not at the
+/// first poll: a SIGTERM that arrives right after the "listening" line must stop the
+/// daemon gracefully instead of killing it.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
+}
+
+/// A future resolving on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send> {
+    Ok(async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
+    })
 }
 
 #[cfg(feature = "tls")]
@@ -205,8 +204,9 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         let bound = listener.local_addr()?;
         tracing::info!(addr = %bound, backend = %backend.describe(), max_batch = batch.max_batch, max_wait_ms = batch.max_wait.as_millis() as u64, "serving yuma.v1.Yuma");
         // Scripts read the bound address from this line (port 0 picks a free one).
+        let stop = shutdown_signal()?;
         println!("yuma serve: listening on {bound}");
-        serve(config, backend, listener, metrics, shutdown_signal()).await?;
+        serve(config, backend, listener, metrics, stop).await?;
         anyhow::Ok(())
     });
     // Every accepted call is answered or, past the drain timeout, abandoned: a batch still

@@ -9,8 +9,9 @@
 //! declared length (the gRPC frame header, read before the payload arrives) from one
 //! [`Budget`] shared by every call; a message that does not fit is refused with
 //! RESOURCE_EXHAUSTED before its payload is buffered. A unary call keeps its reservation
-//! until its handler has answered (the decoded request and its queued epochs live that
-//! long); a stream's reservation passes from each message to the next.
+//! until its answer has been sent (the decoded request, its queued epochs and the encoded
+//! answer live that long, the last as long as the client takes to read it); a stream's
+//! reservation passes from each message to the next.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -183,6 +184,32 @@ impl http_body::Body for Metered {
     }
 }
 
+/// A response body that holds its call's reservation until it is sent or dropped.
+struct Holding {
+    inner: Body,
+    _held: Arc<Mutex<Option<Reservation>>>,
+}
+
+impl http_body::Body for Holding {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Wraps a gRPC service whose decoder is limited to `max_bytes` per message, holding all
 /// request messages in flight to `budget`.
 #[derive(Clone)]
@@ -255,11 +282,9 @@ where
         let max_bytes = self.max_bytes;
         Box::pin(async move {
             let response = response.await?;
-            // A unary handler has answered: its request's bytes are free.
-            drop(held);
             Ok(match too_large(response.headers(), max_bytes) {
                 Some(status) => status.into_http(),
-                None => response,
+                None => response.map(|inner| Body::new(Holding { inner, _held: held })),
             })
         })
     }
