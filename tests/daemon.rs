@@ -770,6 +770,66 @@ async fn full_queue_is_refused_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_bytes_and_calls_per_connection_are_bounded() {
+    let _serial = serial().await;
+    let gate = Gate::new();
+    let (name, input, want) = cases().into_iter().find(|(_, i, _)| i.n == 16).unwrap();
+    let input = Arc::new(input);
+    let each = yuma::server::batcher::epoch_bytes(&input);
+    let limits = Limits {
+        max_epochs_per_request: 64,
+        max_calls_per_connection: 2,
+        ..Limits::default()
+    };
+    let mut cfg = config(batch(1, 0, 64), limits);
+    cfg.batch.queue_bytes = 2 * each;
+    let daemon = start(cfg, Arc::new(GateBackend(gate.clone()))).await;
+
+    // Four calls on one connection allowed two at a time: two reach the server.
+    let shared = daemon.client().await;
+    let mut set = JoinSet::new();
+    for _ in 0..4 {
+        let (mut client, input) = (shared.clone(), input.clone());
+        set.spawn(async move { client.run_epochs(request(&[&*input])).await });
+    }
+    wait_for("two calls in", || {
+        gate.epochs.load(Ordering::SeqCst) + daemon.metrics.queue_depth() as usize == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        gate.epochs.load(Ordering::SeqCst) + daemon.metrics.queue_depth() as usize,
+        2,
+        "more calls than --max-calls-per-connection reached the server"
+    );
+    // One epoch queued holds `each` bytes: two more do not fit in 2 x `each`.
+    let status = daemon
+        .client()
+        .await
+        .run_epochs(request(&[&*input, &*input]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("--queue-mib"),
+        "{}",
+        status.message()
+    );
+    gate.release();
+    tokio::time::timeout(BOUND, async {
+        while let Some(r) = set.join_next().await {
+            for result in r.unwrap().unwrap().into_inner().results {
+                check(&name, result, &want);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(gate.epochs.load(Ordering::SeqCst), 4);
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_and_cancelled_calls_are_dropped_before_dispatch() {
     let _serial = serial().await;
     let (daemon, gate, name, input, want) = start_gated(batch(1, 0, 64), 64).await;
