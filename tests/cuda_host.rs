@@ -72,7 +72,7 @@ fn compiler() -> Option<&'static str> {
 fn build(source: &str, name: &str) -> PathBuf {
     let cxx = compiler().expect("each test checks for a compiler first");
     let exe = work_dir().join(name);
-    let out = Command::new(&cxx)
+    let out = Command::new(cxx)
         .args(["-std=c++17", "-O2", "-Wall", "-Wextra", "-I"])
         .arg(root().join("kernels"))
         // Extra flags, e.g. sanitizers: YUMA_HOST_CXXFLAGS="-fsanitize=undefined,address".

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::Write;
-
 use common::epochgen::{self, Rng, Shape};
 use yuma::backend::Backend;
 use yuma::backend::wgpu::{WgpuBackend, adapters};
