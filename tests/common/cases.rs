@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use yuma::model::subnet::{AnyCase, SubnetCase, decode_case};
-use yuma::model::{Case, case_files, decode};
+use yuma::epoch::mechanisms::run_any;
+use yuma::model::subnet::{AnyCase, AnyInput, AnyOutput, SubnetCase, decode_case};
+use yuma::model::{Case, EpochInput, EpochOutput, InputError, case_files, decode};
 
 /// The case directories to read.
 pub fn case_dirs() -> Vec<PathBuf> {
@@ -74,4 +75,44 @@ pub fn subnet_cases() -> Vec<(String, SubnetCase)> {
         }
     }
     cases
+}
+
+/// Runs every format 2 case through `run` (one backend batch of all their mechanisms'
+/// epochs, split and folded by `yuma::epoch::mechanisms::run_any`) and reports how many
+/// cases ran, failing with every difference from the chain's output.
+pub fn check_subnets(
+    what: &str,
+    run: impl FnOnce(&[EpochInput]) -> Vec<Result<EpochOutput, InputError>>,
+) {
+    let cases = subnet_cases();
+    let inputs: Vec<AnyInput> = cases
+        .iter()
+        .map(|(_, c)| AnyInput::Subnet(c.input.clone()))
+        .collect();
+    let mut epochs = 0;
+    let results = run_any(inputs, |batch| {
+        epochs = batch.len();
+        Ok::<_, std::convert::Infallible>(run(batch))
+    })
+    .unwrap_or_else(|e| match e {});
+    let mut failures = Vec::new();
+    for ((path, case), got) in cases.iter().zip(results) {
+        let want = AnyOutput::Subnet(case.output.clone().expect("case has an output"));
+        match got {
+            Ok(got) => {
+                if let Some(m) = want.first_difference(&got) {
+                    failures.push(format!("{path}: {m}"));
+                }
+            }
+            Err(e) => failures.push(format!("{path}: rejected: {e}")),
+        }
+    }
+    super::report(
+        &format!(
+            "{what}: checked {} subnet cases ({epochs} mechanism epochs in one batch), {} failed",
+            cases.len(),
+            failures.len()
+        ),
+        &failures,
+    );
 }
