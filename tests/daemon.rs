@@ -15,11 +15,13 @@ use tonic::transport::Channel;
 use tonic::{Code, Request};
 use yuma::backend::cpu::CpuBackend;
 use yuma::backend::{Backend, BackendError, EpochResult};
+use yuma::model::subnet::SubnetCase;
 use yuma::model::{EpochInput, EpochOutput};
 use yuma::server::batcher::BatchConfig;
 use yuma::server::metrics::Metrics;
 use yuma::server::pb::yuma_client::YumaClient;
 use yuma::server::proto::MatrixForm;
+use yuma::server::proto::subnet;
 use yuma::server::{Limits, ServerConfig, ServerError, pb, proto, serve};
 
 /// Upper bound on any one test's network phase, so a hang fails instead of blocking CI.
@@ -319,6 +321,128 @@ async fn every_conformance_case_through_the_daemon() {
         "daemon: {} cases checked three ways (single calls, one batch call, one stream)",
         all.len()
     );
+    daemon.shutdown().await;
+}
+
+/// Every format 2 case through RunSubnetEpochs: one call holding them all (in both matrix
+/// forms) and one call per case at once, each exact; a malformed subnet refuses its call
+/// naming the subnet, mechanism and field, and RunEpochs keeps working beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subnet_case_through_the_daemon() {
+    let _serial = serial().await;
+    let all = Arc::new(common::cases::subnet_cases());
+    let daemon = start(
+        config(batch(1024, 2, 65536), Limits::default()),
+        Arc::new(CpuBackend::new()),
+    )
+    .await;
+    let client = daemon.client().await;
+    let check_subnet = |what: &str, r: pb::SubnetResult, case: &SubnetCase| {
+        let want = case.output.as_ref().unwrap();
+        match r.result {
+            Some(pb::subnet_result::Result::Output(o)) => {
+                let got = subnet::subnet_output_from_proto(o, case.input.n as usize)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                if let Some(m) = want.first_difference(&got) {
+                    panic!("{what}: {m}");
+                }
+            }
+            other => panic!("{what}: no output: {other:?}"),
+        }
+    };
+    let run = async {
+        for form in [MatrixForm::Packed, MatrixForm::FixedWidth] {
+            let req = pb::RunSubnetEpochsRequest {
+                subnets: all
+                    .iter()
+                    .map(|(_, c)| subnet::subnet_to_proto(&c.input, form))
+                    .collect(),
+            };
+            let response = client
+                .clone()
+                .run_subnet_epochs(req)
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(response.results.len(), all.len());
+            for (k, r) in response.results.into_iter().enumerate() {
+                assert_eq!(r.id, k as u64);
+                check_subnet(&format!("{} ({form:?})", all[k].0), r, &all[k].1);
+            }
+        }
+        let mut set = JoinSet::new();
+        for k in 0..all.len() {
+            let (mut client, all) = (client.clone(), all.clone());
+            set.spawn(async move {
+                let (name, case) = &all[k];
+                let req = pb::RunSubnetEpochsRequest {
+                    subnets: vec![subnet::subnet_to_proto(&case.input, MatrixForm::Packed)],
+                };
+                let mut response = client
+                    .run_subnet_epochs(req)
+                    .await
+                    .unwrap_or_else(|s| panic!("{name}: {s}"))
+                    .into_inner();
+                assert_eq!(response.results.len(), 1, "{name}");
+                check_subnet(name, response.results.remove(0), case);
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap();
+        }
+
+        // Malformed subnets: each refuses its call with a message naming where.
+        let good = subnet::subnet_to_proto(&all[0].1.input, MatrixForm::Packed);
+        let n = all[0].1.input.n as usize;
+        let mut bad_weights = good.clone();
+        if let Some(m) = bad_weights.mechanisms.last_mut() {
+            m.weights.as_mut().unwrap().row_offsets.pop();
+        }
+        let mut bad_shared = good.clone();
+        bad_shared.shared.as_mut().unwrap().last_update = vec![0; n];
+        let mut bad_split = good.clone();
+        bad_split.emission_split = Some(pb::EmissionSplit {
+            shares: vec![65_534],
+        });
+        let mut too_many = good.clone();
+        too_many.mechanisms = vec![good.mechanisms[0].clone(); 17];
+        let last = good.mechanisms.len() - 1;
+        for (sub, want) in [
+            (
+                bad_weights,
+                format!("subnets[1]: mechanism {last}: field `weights.row_offsets`"),
+            ),
+            (
+                bad_shared,
+                "subnets[1]: field `shared.last_update` must be empty".to_string(),
+            ),
+            (
+                bad_split,
+                "subnets[1]: field `emission_split`: entries sum to 65534".to_string(),
+            ),
+            (
+                too_many,
+                "subnets[1]: field `mechanisms` has 17 entries".to_string(),
+            ),
+        ] {
+            let req = pb::RunSubnetEpochsRequest {
+                subnets: vec![good.clone(), sub],
+            };
+            let status = client.clone().run_subnet_epochs(req).await.unwrap_err();
+            assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+            assert!(status.message().starts_with(&want), "{}", status.message());
+        }
+        let epochs = cases();
+        let (name, input, want) = &epochs[0];
+        let mut response = client
+            .clone()
+            .run_epochs(request(&[input]))
+            .await
+            .unwrap()
+            .into_inner();
+        check(name, response.results.remove(0), want);
+    };
+    tokio::time::timeout(BOUND, run).await.expect("bounded");
     daemon.shutdown().await;
 }
 
@@ -1398,70 +1522,28 @@ async fn metrics_endpoint_counts_calls_epochs_and_batches() {
     daemon.shutdown().await;
 }
 
-/// A throwaway CA and a `localhost` / 127.0.0.1 certificate it signed, made with the
-/// `openssl` CLI, as PEM (CA cert, server cert, server key); `None` when the CLI is missing.
-/// (rustls refuses a self-signed CA certificate used as the server's own.)
+/// A throwaway CA and a `localhost` / 127.0.0.1 certificate it signed, made with `rcgen`,
+/// as PEM (CA cert, server cert, server key). (rustls refuses a self-signed CA certificate
+/// used as the server's own.)
 #[cfg(feature = "tls")]
-fn test_pki() -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
-    let dir = std::env::temp_dir().join(format!("yuma-tls-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(&dir)
-            .output()?;
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::io::Result::Ok(())
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let ca = [
-        &["req", "-x509", "-days", "1", "-subj", "/CN=yuma test CA"][..],
-        &ec,
-    ]
-    .concat();
-    if let Err(e) = openssl(&[&ca[..], &["-keyout", "ca.key", "-out", "ca.pem"]].concat()) {
-        eprintln!("SKIPPED: the TLS test needs the `openssl` CLI to make certificates: {e}");
-        return None;
-    }
-    let csr = [&["req", "-subj", "/CN=localhost"][..], &ec].concat();
-    openssl(&[&csr[..], &["-keyout", "key.pem", "-out", "server.csr"]].concat()).unwrap();
-    std::fs::write(
-        dir.join("server.ext"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+fn test_pki() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "yuma test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let server = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("server params");
+    let cert = server.signed_by(&key, &issuer).expect("server cert");
+    (
+        ca_cert.pem().into_bytes(),
+        cert.pem().into_bytes(),
+        key.serialize_pem().into_bytes(),
     )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "cert.pem",
-    ])
-    .unwrap();
-    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
-    let pki = (read("ca.pem"), read("cert.pem"), read("key.pem"));
-    let _ = std::fs::remove_dir_all(&dir);
-    Some(pki)
 }
 
 #[cfg(feature = "tls")]
@@ -1469,9 +1551,7 @@ fn test_pki() -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
 async fn tls_serves_trusting_clients_and_refuses_plaintext() {
     let _serial = serial().await;
     use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
-    let Some((ca, cert, key)) = test_pki() else {
-        return;
-    };
+    let (ca, cert, key) = test_pki();
     let all = cases();
     let (name, input, want) = all.iter().find(|(_, i, _)| i.n == 16).unwrap().clone();
     let limits = Limits {
