@@ -135,7 +135,8 @@ fn field_1_parts(bytes: &[u8]) -> Option<Vec<(usize, usize)>> {
 }
 
 /// Runs `f` (which waits on the rayon pool) letting tokio move this worker's other tasks
-/// elsewhere meanwhile, where the runtime allows it.
+/// elsewhere meanwhile, where the runtime allows it. It cannot hang: the rayon jobs only
+/// decode or encode protobuf and never wait on tokio (docs/daemon.md, Shutdown).
 fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
