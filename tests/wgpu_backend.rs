@@ -229,7 +229,10 @@ fn stake_edge(rng: &mut Rng, n: u16, variant: u32) -> EpochInput {
         6 => {
             if n > 0 {
                 let j = rng.below(n as u64) as usize;
-                let total = stake::compute(&x).expect("no overflow").total[j].saturating_to_u64();
+                let total = stake::compute(&x, &yuma::epoch::rules::Rules::TODAY)
+                    .expect("no overflow")
+                    .total[j]
+                    .saturating_to_u64();
                 x.stake_threshold = total
                     .saturating_add(rng.pick(&[0, 1]))
                     .saturating_sub(rng.pick(&[0, 1]));

@@ -184,7 +184,9 @@ impl PackedOutput {
         for i in 0..h.n as usize {
             let u = ub + i;
             self.active[u] = out.active[i] as u32;
-            self.stake[u] = words(out.stake[i]);
+            if let Some(stake) = &out.stake {
+                self.stake[u] = words(stake[i]);
+            }
             self.stake_weight[u] = out.stake_weight[i] as u32;
             self.consensus[u] = out.consensus[i] as u32;
             self.incentive[u] = out.incentive[i] as u32;
@@ -300,7 +302,10 @@ pub fn unpack(batch: &PackedBatch, out: &PackedOutput) -> Vec<EpochOutput> {
                 .collect();
             EpochOutput {
                 active: bools(&out.active),
-                stake: u64s(&out.stake),
+                stake: Some(u64s(&out.stake)),
+                rank: None,
+                trust: None,
+                pruning_score: None,
                 stake_weight: u16s(&out.stake_weight),
                 consensus: u16s(&out.consensus),
                 incentive: u16s(&out.incentive),

@@ -424,6 +424,7 @@ pub fn input_from_proto(p: pb::EpochInput, max_n: u32) -> Result<EpochInput, Pro
         validator_permit: per_uid("validator_permit", p.validator_permit, n)?,
         weights: matrix_from_proto(&WEIGHTS, p.weights, n)?,
         bonds: matrix_from_proto(&BONDS, p.bonds, n)?,
+        spec_version: None,
     };
     input.validate()?;
     Ok(input)
@@ -470,7 +471,7 @@ pub fn output_to_proto(o: EpochOutput, form: MatrixForm) -> pb::EpochOutput {
     pb::EpochOutput {
         bonds: Some(matrix_to_proto(&o.bonds, form)),
         active: o.active,
-        stake: o.stake,
+        stake: o.stake.unwrap_or_default(),
         stake_weight: widen(o.stake_weight),
         consensus: widen(o.consensus),
         incentive: widen(o.incentive),
@@ -499,7 +500,10 @@ pub fn output_from_proto(p: pb::EpochOutput, n: usize) -> Result<EpochOutput, Pr
         validator_trust: narrow("validator_trust", p.validator_trust)?,
         bonds: matrix_from_proto(&BONDS, p.bonds, n)?,
         active: p.active,
-        stake: p.stake,
+        stake: Some(p.stake),
+        rank: None,
+        trust: None,
+        pruning_score: None,
         new_validator_permit: p.new_validator_permit,
         emission: p.emission,
         server_emission: p.server_emission,

@@ -188,6 +188,7 @@ pub fn epoch(rng: &mut Rng, shape: Shape) -> EpochInput {
         validator_permit,
         weights,
         bonds,
+        spec_version: None,
     }
 }
 
