@@ -24,6 +24,12 @@ static_assert(sizeof(EpochHeader) == 104, "EpochHeader mirrors pack.rs");
 #define FLAG_LIQUID_ALPHA 2u
 #define FLAG_COMMIT_REVEAL 4u
 #define FLAG_HAS_OWNER 8u
+// Rule flags (src/epoch/rules.rs, FLAG_* in src/backend/pack.rs).
+#define FLAG_OWNER_PERMIT 16u
+#define FLAG_TOPK_ZERO 32u
+#define FLAG_BONDS_OUTDATED 64u
+#define FLAG_SIGMOID_STEEPNESS 128u
+#define FLAG_EXP_UNCLAMPED 256u
 
 // Every buffer of one batch; each field is one 8-byte device pointer, in this order in
 // src/backend/cuda.rs `Buffers`. Sizes: E epochs, U uids, R = U + E rows, W weight

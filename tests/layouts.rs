@@ -70,7 +70,10 @@ fn dense_layout_matches_sparse_in_every_era() {
         }
     }
     common::report(
-        &format!("layouts: compared {count} era epochs, {} failed", failures.len()),
+        &format!(
+            "layouts: compared {count} era epochs, {} failed",
+            failures.len()
+        ),
         &failures,
     );
 }

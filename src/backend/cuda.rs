@@ -232,6 +232,15 @@ fn c_chars_to_string(chars: &[std::ffi::c_char]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// Why the kernels cannot run one of `inputs` (valid ones only; an invalid input fails
+/// alone later), if one of them they cannot.
+pub fn unsupported_in(inputs: &[EpochInput]) -> Option<String> {
+    inputs.iter().find_map(|x| {
+        let rules = crate::epoch::validate(x).ok()?;
+        crate::backend::pack::unsupported(&rules, x, false)
+    })
+}
+
 /// Inputs validated and packed: the batch of the valid ones, and where each input went.
 pub struct Prepared {
     /// The packed valid inputs.
@@ -242,7 +251,10 @@ pub struct Prepared {
 
 /// Validates every input and packs the valid ones (an invalid input fails only itself).
 pub fn prepare(inputs: &[EpochInput]) -> Prepared {
-    let checks: Vec<Result<(), InputError>> = inputs.iter().map(EpochInput::validate).collect();
+    let checks: Vec<Result<(), InputError>> = inputs
+        .iter()
+        .map(|x| crate::epoch::validate(x).map(|_| ()))
+        .collect();
     let batch = if checks.iter().all(Result::is_ok) {
         pack(inputs)
     } else {
@@ -360,6 +372,8 @@ pub fn output_from_words(mut bufs: Vec<Vec<u32>>) -> (PackedOutput, Vec<u32>) {
         bond_len: next(),
         bond_cols: next(),
         bond_vals: next(),
+        trust: Vec::new(),
+        pruning_score: Vec::new(),
     };
     (out, status)
 }
@@ -537,6 +551,12 @@ impl Backend for CudaBackend {
     }
 
     fn run_batch(&self, inputs: &[EpochInput]) -> Result<Vec<EpochResult>, BackendError> {
+        if let Some(reason) = unsupported_in(inputs) {
+            return Err(BackendError::Unsupported {
+                backend: "cuda",
+                reason,
+            });
+        }
         let prepared = prepare(inputs);
         if prepared.batch.headers.is_empty() {
             return Ok(finish(prepared, &PackedOutput::default(), &[]));

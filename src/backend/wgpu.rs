@@ -65,7 +65,7 @@ const STEPS: [(&str, &str); 5] = [
 ];
 
 /// Entry points and the step file each lives in.
-const KERNELS: [(&str, &str); 37] = [
+const KERNELS: [(&str, &str); 40] = [
     ("stake", "stake_total"),
     ("stake", "stake_sum"),
     ("stake", "stake_normalize"),
@@ -85,6 +85,7 @@ const KERNELS: [(&str, &str); 37] = [
     ("consensus", "clip"),
     ("consensus", "incentive_sum"),
     ("consensus", "incentive"),
+    ("consensus", "server_trust"),
     ("bonds", "weights_for_bonds"),
     ("bonds", "read_bonds"),
     ("bonds", "row_scale"),
@@ -103,6 +104,8 @@ const KERNELS: [(&str, &str); 37] = [
     ("bonds", "store_bonds"),
     ("emission", "emission_sum"),
     ("emission", "emission"),
+    ("emission", "pruning_max"),
+    ("emission", "pruning"),
 ];
 
 /// Section bases (in u32 words) and matrix selection; mirrors `Params` in kernels/pack.wgsl.
@@ -193,7 +196,10 @@ struct Params {
     out_sw: u32,
     out_fail: u32,
     a_srank: u32,
-    pad: [u32; 4],
+    a_prerank: u32,
+    comb: u32,
+    out_strust: u32,
+    out_prune: u32,
 }
 
 /// Matrix selection for the generic column kernels.
@@ -224,10 +230,10 @@ const RANK_BLOCK: u64 = 2048;
 /// Word counts of one chunk's buffers: (uw, ww, bw, acc).
 fn buffer_words(e: u64, u: u64, nw: u64, nb: u64, nob: u64) -> [u64; 4] {
     [
-        (HDR_WORDS + ES_WORDS + 1) as u64 * e + 51 * u + 3 * (u + e),
+        (HDR_WORDS + ES_WORDS + 1) as u64 * e + 55 * u + 3 * (u + e),
         16 * nw,
         6 * nb + 11 * nob,
-        11 * u + 1,
+        14 * u + 1,
     ]
 }
 
@@ -276,6 +282,7 @@ fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     p.old_len = s.take(u);
     p.ema_len = s.take(u);
     p.col_start = s.take(u);
+    p.comb = s.take(2 * u);
     p.w_off = s.take(u + e);
     p.b_off = s.take(u + e);
     p.ob_off = s.take(u + e);
@@ -293,6 +300,8 @@ fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     p.out_sw = s.take(u);
     p.new_permit = s.take(u);
     p.out_fail = s.take(e);
+    p.out_strust = s.take(u);
+    p.out_prune = s.take(u);
     let uw = s.0 as usize;
     let mut s = Sections(0);
     p.w_cols = s.take(nw);
@@ -335,6 +344,7 @@ fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     p.a_cmax = s.take(2 * u);
     p.a_fault = s.take(1);
     p.a_srank = s.take(u);
+    p.a_prerank = s.take(3 * u);
     let acc = s.0 as usize;
     debug_assert_eq!(
         [uw, ww, bw, acc].map(|x| x as u64),
@@ -811,6 +821,7 @@ impl WgpuBackend {
         run(&mut enc, "clip", &base, Per::Uid);
         run(&mut enc, "incentive_sum", &base, Per::Epoch);
         run(&mut enc, "incentive", &base, Per::Uid);
+        run(&mut enc, "server_trust", &base, Per::Uid);
         run(&mut enc, "weights_for_bonds", &base, Per::Uid);
         run(&mut enc, "read_bonds", &base, Per::Uid);
         // Original Yuma: old bonds and stake-scaled weights column-normalised.
@@ -839,6 +850,8 @@ impl WgpuBackend {
         run(&mut enc, "store_bonds", &base, Per::Uid);
         run(&mut enc, "emission_sum", &base, Per::Epoch);
         run(&mut enc, "emission", &base, Per::Uid);
+        run(&mut enc, "pruning_max", &base, Per::Epoch);
+        run(&mut enc, "pruning", &base, Per::Uid);
 
         let out_u = (
             p.out_cons as u64 * 4,
@@ -909,6 +922,8 @@ impl WgpuBackend {
         out.stake = pairs(p.out_stake);
         out.stake_weight = sect(p.out_sw, u).to_vec();
         out.new_validator_permit = sect(p.new_permit, u).to_vec();
+        out.trust = sect(p.out_strust, u).to_vec();
+        out.pruning_score = sect(p.out_prune, u).to_vec();
         let fail = sect(p.out_fail, e);
         Ok(unpack(&batch, &out)
             .into_iter()
@@ -954,8 +969,14 @@ impl Backend for WgpuBackend {
         let mut valid = Vec::new();
         let mut slots = Vec::new();
         for (k, x) in inputs.iter().enumerate() {
-            match x.validate() {
-                Ok(()) => {
+            match crate::epoch::validate(x) {
+                Ok(rules) => {
+                    if let Some(reason) = crate::backend::pack::unsupported(&rules, x, true) {
+                        return Err(BackendError::Unsupported {
+                            backend: NAME,
+                            reason,
+                        });
+                    }
                     valid.push(x);
                     slots.push(k);
                     results.push(None);
