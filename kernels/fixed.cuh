@@ -265,6 +265,13 @@ struct I32F32 {
         return i < 0 ? 0 : (u64)i;
     }
 
+    // `round()`: to the nearest integer, ties away from zero (saturating at the ends).
+    YUMA_HD I32F32 round() const {
+        const i64 int_mask = ~(((i64)1 << 32) - 1);
+        if (bits >= 0) return of(saturating_add(HALF()).bits & int_mask);
+        I32F32 pos = of(bits == YUMA_I64_MIN ? YUMA_I64_MAX : -bits);
+        return of(-(pos.saturating_add(HALF()).bits & int_mask));
+    }
     YUMA_HD I32F32 max_of(I32F32 r) const { return bits >= r.bits ? *this : r; }
     YUMA_HD I32F32 min_of(I32F32 r) const { return bits <= r.bits ? *this : r; }
 };

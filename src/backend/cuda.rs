@@ -79,7 +79,12 @@ pub const STEPS: [(&str, &str, &[&str]); 5] = [
     (
         "emission.cu",
         include_str!("../../kernels/emission.cu"),
-        &["emission_sum", "emission_split"],
+        &[
+            "emission_sum",
+            "emission_split",
+            "emission_prune_max",
+            "emission_prune",
+        ],
     ),
 ];
 
@@ -237,7 +242,7 @@ fn c_chars_to_string(chars: &[std::ffi::c_char]) -> String {
 pub fn unsupported_in(inputs: &[EpochInput]) -> Option<String> {
     inputs.iter().find_map(|x| {
         let rules = crate::epoch::validate(x).ok()?;
-        crate::backend::pack::unsupported(&rules, x, false)
+        crate::backend::pack::unsupported(&rules, x, true)
     })
 }
 
@@ -300,13 +305,31 @@ pub fn input_words(b: &PackedBatch) -> [&[u32]; 14] {
 }
 
 /// Sizes in u32 words of the output buffers in `Buffers` order, the per-epoch status last.
-pub fn output_words(b: &PackedBatch) -> [usize; 15] {
+pub fn output_words(b: &PackedBatch) -> [usize; 17] {
     let (e, u, c) = (b.headers.len(), b.total_uids(), b.bond_capacity());
-    [u, 2 * u, u, u, u, u, u, u, 2 * u, 2 * u, 2 * u, u, c, c, e]
+    [
+        u,
+        2 * u,
+        u,
+        u,
+        u,
+        u,
+        u,
+        u,
+        2 * u,
+        2 * u,
+        2 * u,
+        u,
+        c,
+        c,
+        u,
+        u,
+        e,
+    ]
 }
 
 /// Sizes in bytes of the zeroed scratch buffers in `Buffers` order.
-fn scratch_bytes(b: &PackedBatch) -> [usize; 32] {
+fn scratch_bytes(b: &PackedBatch) -> [usize; 33] {
     let (e, u, w, c) = (
         b.headers.len(),
         b.total_uids(),
@@ -346,6 +369,7 @@ fn scratch_bytes(b: &PackedBatch) -> [usize; 32] {
         4 * c,            // ema_col
         8 * c,            // ema_val
         4 * u,            // ema_len
+        8 * u,            // comb_fx
     ]
 }
 
@@ -372,8 +396,8 @@ pub fn output_from_words(mut bufs: Vec<Vec<u32>>) -> (PackedOutput, Vec<u32>) {
         bond_len: next(),
         bond_cols: next(),
         bond_vals: next(),
-        trust: Vec::new(),
-        pruning_score: Vec::new(),
+        trust: next(),
+        pruning_score: next(),
     };
     (out, status)
 }
@@ -508,8 +532,8 @@ impl CudaBackend {
             })
             .collect::<Result<_, _>>()?;
         {
-            let mut ptrs = [0u64; 61];
-            let mut guards = Vec::with_capacity(61);
+            let mut ptrs = [0u64; 64];
+            let mut guards = Vec::with_capacity(64);
             for (slot, (p, g)) in ptrs.iter_mut().zip(
                 inputs
                     .iter()
@@ -528,7 +552,7 @@ impl CudaBackend {
             for f in &self.functions {
                 let mut launch = s.launch_builder(f);
                 launch.arg(&ptrs);
-                // SAFETY: every kernel takes one `Buffers` (61 device pointers, in this
+                // SAFETY: every kernel takes one `Buffers` (64 device pointers, in this
                 // order) and touches only the ranges `pack` laid out for its epoch.
                 unsafe { launch.launch(cfg) }.map_err(device_error)?;
             }
