@@ -178,7 +178,10 @@ fn mutated_inputs_never_panic() {
 #[test]
 fn era_inputs_are_refused_where_the_era_could_not_hold_them() {
     let cases: Vec<(Value, &str)> = vec![
-        (with("spec_version", json!(232)), "field `spec_version` is 232, below 233"),
+        (
+            with("spec_version", json!(232)),
+            "field `spec_version` is 232, below 233",
+        ),
         (with("spec_version", json!(-1)), "spec_version"),
         (
             {
@@ -204,7 +207,10 @@ fn era_inputs_are_refused_where_the_era_could_not_hold_them() {
             },
             "field `bonds` row of uid 0 holds column uid 7, not below n = 3",
         ),
-        (with("spec_versio", json!(300)), "unknown field `spec_versio`"),
+        (
+            with("spec_versio", json!(300)),
+            "unknown field `spec_versio`",
+        ),
     ];
     for (v, want) in cases {
         let got = reject(&v);
