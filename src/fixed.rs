@@ -182,16 +182,17 @@ impl I32F32 {
         if i < 0 { 0 } else { i as u64 }
     }
 
-    /// `round()`: to the nearest integer, ties away from zero (saturating at the ends).
+    /// `round()`: to the nearest integer, ties away from zero (saturating at the top).
     pub const fn round(self) -> Self {
         const HALF: i64 = 1 << 31;
         const INT: i64 = !((1 << 32) - 1);
         if self.0 >= 0 {
             Self(self.0.saturating_add(HALF) & INT)
         } else {
-            // -round(-x), with -MIN read as MAX.
-            let pos = self.0.saturating_neg();
-            Self(-(pos.saturating_add(HALF) & INT))
+            // -round(|x|) on the magnitude as a u64: |MIN| and |x| + 1/2 fit there, and the
+            // rounded magnitude is at most 2^63, whose negation is MIN.
+            let mag = (self.0.unsigned_abs() + HALF as u64) & INT as u64;
+            Self((mag as i64).wrapping_neg())
         }
     }
 
