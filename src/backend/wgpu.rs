@@ -14,6 +14,13 @@
 //! normalisations, dividends and the stored bond rows (`bonds.wgsl`), and the emission
 //! split (`emission.wgsl`).
 //!
+//! Past eras (`spec_version`, docs/eras.md): the rule set arrives as header flags (`FLAG_*`
+//! in `pack.rs`), which switch the owner's permits, top-k with zero stakes, the outdated
+//! bond mask, the 273 sigmoid and the unclamped exp; before 365 `server_trust` (in
+//! `consensus.wgsl`) and `pruning_max`/`pruning` (in `emission.wgsl`) add trust and
+//! pruning scores. Liquid alpha v1 (specs 233-272) is not here: such a batch is refused as
+//! [`BackendError::Unsupported`].
+//!
 //! Arithmetic uses u32 limbs only (`kernels/fixed.wgsl`: an I32F32 is `vec2<u32>`, an
 //! I64F64 or U96F32 `vec4<u32>`; wide products are built from 16-bit partial products
 //! up to 256 bits, quotients by shift-subtract division up to 256 by 128 bits), not
