@@ -16,7 +16,7 @@ pub struct Args {
     /// Backend to measure against the CPU path.
     #[arg(long, value_parser = super::backend_kind(), default_value = "auto")]
     backend: BackendKind,
-    /// Rerun a batch on the CPU when the GPU device fails, instead of failing.
+    /// Rerun a batch on the CPU when the GPU device fails or cannot run its rule set, instead of failing.
     #[arg(long)]
     cpu_fallback: bool,
     /// Subnets (epochs) per batch.
