@@ -225,7 +225,7 @@ impl Plan {
     }
 
     /// One result per input, from the batch's results in batch order. A mechanism's
-    /// rejection rejects its subnet (see [`mechanism_error`]).
+    /// rejection rejects its subnet (the error names the mechanism).
     ///
     /// # Panics
     /// When `results` holds fewer than [`Plan::epochs`] entries.
