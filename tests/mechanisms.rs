@@ -257,9 +257,14 @@ fn random_output(rng: &mut Rng, n: usize) -> EpochOutput {
     let stake_weight = u16s(rng);
     let incentive = u16s(rng);
     let u64s = |rng: &mut Rng| -> Vec<u64> { (0..n).map(|_| random_total(rng)).collect() };
+    // The era-only terms (rank, trust, pruning scores before 365) fold like the others.
+    let (rank, trust, pruning_score) = (u16s(rng), u16s(rng), u16s(rng));
     EpochOutput {
         active: (0..n).map(|_| rng.chance(50)).collect(),
-        stake: u64s(rng),
+        stake: Some(u64s(rng)),
+        rank: Some(rank),
+        trust: Some(trust),
+        pruning_score: Some(pruning_score),
         stake_weight,
         consensus,
         incentive,
@@ -307,6 +312,7 @@ fn fold_matches_substrate_fixed() {
             let (mut c, mut d, mut v, mut s, mut e) = (0u16, 0u16, 0u16, 0u16, 0u64);
             let (mut se, mut ve, mut st) = (0u64, 0u64, 0u64);
             let (mut a, mut p) = (false, false);
+            let (mut rk, mut tr, mut pr) = (0u16, 0u16, 0u16);
             for (o, &w) in outs.iter().zip(&weights) {
                 let w = U64F64::from_bits(w);
                 c = oracle_u16(c, o.consensus[i], w);
@@ -316,7 +322,10 @@ fn fold_matches_substrate_fixed() {
                 e = oracle_u64(e, o.emission[i], w);
                 se = se.saturating_add(o.server_emission[i]);
                 ve = ve.saturating_add(o.validator_emission[i]);
-                st = st.saturating_add(o.stake[i]);
+                st = st.saturating_add(o.stake.as_ref().unwrap()[i]);
+                rk = oracle_u16(rk, o.rank.as_ref().unwrap()[i], w);
+                tr = oracle_u16(tr, o.trust.as_ref().unwrap()[i], w);
+                pr = oracle_u16(pr, o.pruning_score.as_ref().unwrap()[i], w);
                 a |= o.active[i];
                 p |= o.new_validator_permit[i];
             }
@@ -338,11 +347,17 @@ fn fold_matches_substrate_fixed() {
                 (
                     t.server_emission[i],
                     t.validator_emission[i],
-                    t.stake[i],
+                    t.stake.as_ref().unwrap()[i],
                     t.active[i],
                     t.new_validator_permit[i]
                 ),
                 (se, ve, st, a, p),
+                "uid {i}"
+            );
+            let era = |x: &Option<Vec<u16>>| x.as_ref().unwrap()[i];
+            assert_eq!(
+                (era(&t.rank), era(&t.trust), era(&t.pruning_score)),
+                (rk, tr, pr),
                 "uid {i}"
             );
         }
@@ -440,4 +455,63 @@ fn damaged_subnets_are_refused_or_run_never_panic() {
     }
     eprintln!("damaged subnets: {ran} ran, {refused} refused");
     assert!(ran > 0 && refused > 0);
+}
+
+/// Subnets in past eras: every era case as a one-mechanism subnet gives the case's own
+/// outputs (its era's fields included) for mechanism 0 and, folded with weight 1, for the
+/// subnet; before 320 a second mechanism is refused, from 320 each mechanism runs under the
+/// era's rules.
+#[test]
+fn subnets_run_each_mechanism_under_their_era() {
+    use yuma::epoch::mechanisms::run_subnet;
+    use yuma::model::subnet::{SubnetError, SubnetInput};
+    let mut checked = 0;
+    for (path, case) in common::cases::era_cases() {
+        let want = case.output.as_ref().unwrap();
+        let spec = case.input.spec_version.unwrap();
+        let subnet = SubnetInput::from_epoch(case.input.clone());
+        assert_eq!(subnet.spec_version, Some(spec));
+        let got = run_subnet(&subnet).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mech = &got.mechanisms[0].output;
+        assert_eq!(want.first_difference(mech), None, "{path}: mechanism 0");
+        let t = &got.subnet;
+        assert_eq!(t.rank, want.rank, "{path}: folded rank");
+        assert_eq!(t.trust, want.trust, "{path}: folded trust");
+        assert_eq!(
+            t.pruning_score, want.pruning_score,
+            "{path}: folded pruning"
+        );
+        assert_eq!(t.stake, want.stake, "{path}: folded stake");
+        assert_eq!(t.consensus, want.consensus, "{path}: folded consensus");
+
+        let mut two = subnet.clone();
+        two.mechanisms.push(two.mechanisms[0].clone());
+        match run_subnet(&two) {
+            Err(e @ SubnetError::EraMechanisms { .. }) => {
+                assert!(spec < 320, "{path}: {e}");
+                assert!(e.to_string().contains("before 320"), "{e}");
+            }
+            Ok(out) => {
+                assert!(
+                    spec >= 320,
+                    "{path}: two mechanisms accepted at spec {spec}"
+                );
+                for (k, m) in out.mechanisms.iter().enumerate() {
+                    let epoch = two.mechanism_epoch(k, m.emission);
+                    assert_eq!(epoch.spec_version, Some(spec));
+                    let alone = yuma::epoch::run_epoch(&epoch).unwrap();
+                    assert_eq!(
+                        alone.first_difference(&m.output),
+                        None,
+                        "{path}: mechanism {k}"
+                    );
+                }
+                assert_eq!(out.subnet.rank.is_some(), spec < 365, "{path}");
+                assert_eq!(out.subnet.stake.is_some(), spec >= 397, "{path}");
+            }
+            Err(e) => panic!("{path}: {e}"),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 98, "{checked} era cases");
 }

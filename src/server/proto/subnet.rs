@@ -141,7 +141,7 @@ pub fn subnet_from_proto(p: pb::SubnetInput, max_n: u32) -> Result<SubnetInput, 
                 .collect::<Result<Vec<u16>, _>>()
         })
         .transpose()?;
-    subnet.validate()?;
+    crate::epoch::mechanisms::validate_subnet(&subnet)?;
     Ok(subnet)
 }
 
@@ -198,7 +198,12 @@ pub fn subnet_output_to_proto(o: SubnetOutput, form: MatrixForm) -> pb::SubnetOu
             stake_weight: widen(t.stake_weight),
             server_emission: t.server_emission,
             validator_emission: t.validator_emission,
-            stake: t.stake,
+            stake_omitted: t.stake.is_none(),
+            stake: t.stake.unwrap_or_default(),
+            rank_trust_pruning: t.rank.is_some(),
+            rank: t.rank.map(widen).unwrap_or_default(),
+            trust: t.trust.map(widen).unwrap_or_default(),
+            pruning_score: t.pruning_score.map(widen).unwrap_or_default(),
             incentive: widen(t.incentive),
         }),
     }
@@ -243,7 +248,19 @@ pub fn subnet_output_from_proto(
             new_validator_permit: t.new_validator_permit,
             server_emission: t.server_emission,
             validator_emission: t.validator_emission,
-            stake: t.stake,
+            stake: (!t.stake_omitted).then_some(t.stake),
+            rank: t
+                .rank_trust_pruning
+                .then(|| narrow("rank", t.rank))
+                .transpose()?,
+            trust: t
+                .rank_trust_pruning
+                .then(|| narrow("trust", t.trust))
+                .transpose()?,
+            pruning_score: t
+                .rank_trust_pruning
+                .then(|| narrow("pruning_score", t.pruning_score))
+                .transpose()?,
         },
     })
 }
