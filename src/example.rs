@@ -170,5 +170,6 @@ pub fn realistic(n: u16, validators: u16, variant: Variant, seed: u64) -> EpochI
         validator_permit: (0..nu).map(|i| i < v).collect(),
         weights: SparseMatrix::from_rows(&weights),
         bonds: SparseMatrix::from_rows(&bonds),
+        spec_version: None,
     }
 }

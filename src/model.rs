@@ -155,6 +155,10 @@ pub struct EpochInput {
     pub weights: SparseMatrix,
     /// Bond rows in storage order.
     pub bonds: SparseMatrix,
+    /// Runtime spec version whose rules to run (ERAS.md): the era at or below it.
+    /// Absent: today's rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_version: Option<u32>,
 }
 
 /// Everything one epoch writes back (FORMAT.md `output`).
@@ -163,11 +167,17 @@ pub struct EpochInput {
 pub struct EpochOutput {
     /// Per uid: updated within the activity cutoff.
     pub active: Vec<bool>,
-    /// Per uid total stake (alpha + tao * tao_weight), rao.
-    #[serde(with = "u64_vec")]
-    pub stake: Vec<u64>,
+    /// Per uid total stake (alpha + tao * tao_weight), rao; absent before spec 397.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_u64_vec")]
+    pub stake: Option<Vec<u64>>,
     /// Per uid normalised stake as a u16 proportion.
     pub stake_weight: Vec<u16>,
+    /// Per uid rank (Rank storage, u16); only before spec 365.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<Vec<u16>>,
+    /// Per uid trust, clipped over unclipped rank (Trust storage, u16); only before spec 365.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<Vec<u16>>,
     /// Per uid consensus.
     pub consensus: Vec<u16>,
     /// Per uid incentive.
@@ -187,7 +197,11 @@ pub struct EpochOutput {
     /// Per uid validator (dividend) emission, rao.
     #[serde(with = "u64_vec")]
     pub validator_emission: Vec<u64>,
-    /// Per uid stored bond row (empty for uids without a new permit).
+    /// Per uid pruning score (PruningScores storage, u16); only before spec 365.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruning_score: Option<Vec<u16>>,
+    /// Per uid stored bond row (empty for uids without a new permit; before spec 320,
+    /// the input row for uids with neither an old nor a new permit).
     pub bonds: SparseMatrix,
 }
 
@@ -262,6 +276,19 @@ pub enum InputError {
     /// A format version other than 1 (one mechanism) or 2 (a subnet).
     #[error("field `format` is {0}, only formats 1 and 2 are supported")]
     Format(u32),
+    /// A `spec_version` before dTAO, whose rules are not known here.
+    #[error("field `spec_version` is {0}, below 233 (dTAO): no rule set before it is known")]
+    SpecVersion(u32),
+    /// A value the era's storage could not hold or its epoch could not read.
+    #[error("field `{field}` {reason} (spec_version {spec})")]
+    Era {
+        /// Field name.
+        field: &'static str,
+        /// The input's spec version.
+        spec: u32,
+        /// What is wrong with it in that era.
+        reason: String,
+    },
     /// The sum of total stakes overflows I64F64 (the chain's sum would wrap).
     #[error("fields `alpha_stake`/`tao_stake`: the total stake sum overflows I64F64 at uid {uid}")]
     StakeOverflow {
@@ -394,6 +421,22 @@ mod u64_str {
     }
 }
 
+/// `Option<Vec<u64>>` as decimal strings, for fields some eras do not write.
+mod opt_u64_vec {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u64>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => super::u64_vec::serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u64>>, D::Error> {
+        super::u64_vec::deserialize(d).map(Some)
+    }
+}
+
 /// `Vec<u64>` as decimal strings.
 mod u64_vec {
     use super::u64_str::NumOrStr;
@@ -473,12 +516,32 @@ fn first_diff<T: PartialEq + std::fmt::Debug>(
     })
 }
 
+/// [`first_diff`] of a field some eras do not write: present on one side only differs.
+fn opt_diff<T: PartialEq + std::fmt::Debug>(
+    field: &'static str,
+    e: &Option<Vec<T>>,
+    g: &Option<Vec<T>>,
+) -> Option<Mismatch> {
+    match (e, g) {
+        (Some(e), Some(g)) => first_diff(field, e, g),
+        (None, None) => None,
+        (e, g) => Some(Mismatch {
+            field,
+            uid: None,
+            expected: if e.is_some() { "present" } else { "absent" }.into(),
+            got: if g.is_some() { "present" } else { "absent" }.into(),
+        }),
+    }
+}
+
 impl EpochOutput {
     /// Compares every field exactly against `got`, returning the first difference.
     pub fn first_difference(&self, got: &EpochOutput) -> Option<Mismatch> {
         first_diff("active", &self.active, &got.active)
-            .or_else(|| first_diff("stake", &self.stake, &got.stake))
+            .or_else(|| opt_diff("stake", &self.stake, &got.stake))
             .or_else(|| first_diff("stake_weight", &self.stake_weight, &got.stake_weight))
+            .or_else(|| opt_diff("rank", &self.rank, &got.rank))
+            .or_else(|| opt_diff("trust", &self.trust, &got.trust))
             .or_else(|| first_diff("consensus", &self.consensus, &got.consensus))
             .or_else(|| first_diff("incentive", &self.incentive, &got.incentive))
             .or_else(|| first_diff("dividend", &self.dividend, &got.dividend))
@@ -511,6 +574,7 @@ impl EpochOutput {
                     &got.validator_emission,
                 )
             })
+            .or_else(|| opt_diff("pruning_score", &self.pruning_score, &got.pruning_score))
             .or_else(|| first_diff("bonds", &self.bonds.to_rows(), &got.bonds.to_rows()))
     }
 }

@@ -2,7 +2,7 @@
 //! stdout, each run as a user would run it.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use yuma::example::default_example;
@@ -68,6 +68,51 @@ fn verify_passes_good_cases_and_names_the_first_difference() {
     assert!(
         report.contains("FAIL") && report.contains("dividend") && report.contains("uid 1"),
         "{report}"
+    );
+}
+
+#[test]
+fn verify_and_bench_run_past_eras() {
+    let eras = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/eras");
+    for era in ["233", "320", "397"] {
+        let out = yuma(&["verify", eras.join(era).to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains(" 0 failed"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+    let bench = |era: &str| {
+        yuma(&[
+            "bench",
+            "--backend",
+            "cpu",
+            "--era",
+            era,
+            "--subnets",
+            "2",
+            "--n",
+            "16",
+            "--validators",
+            "4",
+            "--repeats",
+            "1",
+        ])
+    };
+    let out = bench("330");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("rules of era 320"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = bench("200");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("below 233"),
+        "{}",
+        text(&out.stderr)
     );
 }
 

@@ -1,6 +1,6 @@
 //! The gRPC daemon end to end: a real server on a loopback port, real tonic clients.
-//! Every conformance case through it, many concurrent clients, malformed input, a full
-//! queue, deadlines, cancellation, auth, health and graceful shutdown.
+//! Every conformance case (every era's too) through it, many concurrent clients, malformed
+//! input, a full queue, deadlines, cancellation, auth, health and graceful shutdown.
 
 mod common;
 
@@ -29,7 +29,7 @@ const BOUND: Duration = Duration::from_secs(120);
 
 /// Every case with its expected output, named by file.
 fn cases() -> Vec<(String, EpochInput, EpochOutput)> {
-    common::cases::conformance_cases()
+    common::cases::all_cases()
         .into_iter()
         .map(|(path, case)| {
             let out = case.output.unwrap_or_else(|| panic!("{path}: no output"));

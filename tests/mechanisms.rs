@@ -257,9 +257,14 @@ fn random_output(rng: &mut Rng, n: usize) -> EpochOutput {
     let stake_weight = u16s(rng);
     let incentive = u16s(rng);
     let u64s = |rng: &mut Rng| -> Vec<u64> { (0..n).map(|_| random_total(rng)).collect() };
+    // The era-only terms (rank, trust, pruning scores before 365) fold like the others.
+    let (rank, trust, pruning_score) = (u16s(rng), u16s(rng), u16s(rng));
     EpochOutput {
         active: (0..n).map(|_| rng.chance(50)).collect(),
-        stake: u64s(rng),
+        stake: Some(u64s(rng)),
+        rank: Some(rank),
+        trust: Some(trust),
+        pruning_score: Some(pruning_score),
         stake_weight,
         consensus,
         incentive,
@@ -307,6 +312,7 @@ fn fold_matches_substrate_fixed() {
             let (mut c, mut d, mut v, mut s, mut e) = (0u16, 0u16, 0u16, 0u16, 0u64);
             let (mut se, mut ve, mut st) = (0u64, 0u64, 0u64);
             let (mut a, mut p) = (false, false);
+            let (mut rk, mut tr, mut pr) = (0u16, 0u16, 0u16);
             for (o, &w) in outs.iter().zip(&weights) {
                 let w = U64F64::from_bits(w);
                 c = oracle_u16(c, o.consensus[i], w);
@@ -316,7 +322,10 @@ fn fold_matches_substrate_fixed() {
                 e = oracle_u64(e, o.emission[i], w);
                 se = se.saturating_add(o.server_emission[i]);
                 ve = ve.saturating_add(o.validator_emission[i]);
-                st = st.saturating_add(o.stake[i]);
+                st = st.saturating_add(o.stake.as_ref().unwrap()[i]);
+                rk = oracle_u16(rk, o.rank.as_ref().unwrap()[i], w);
+                tr = oracle_u16(tr, o.trust.as_ref().unwrap()[i], w);
+                pr = oracle_u16(pr, o.pruning_score.as_ref().unwrap()[i], w);
                 a |= o.active[i];
                 p |= o.new_validator_permit[i];
             }
@@ -338,13 +347,171 @@ fn fold_matches_substrate_fixed() {
                 (
                     t.server_emission[i],
                     t.validator_emission[i],
-                    t.stake[i],
+                    t.stake.as_ref().unwrap()[i],
                     t.active[i],
                     t.new_validator_permit[i]
                 ),
                 (se, ve, st, a, p),
                 "uid {i}"
             );
+            let era = |x: &Option<Vec<u16>>| x.as_ref().unwrap()[i];
+            assert_eq!(
+                (era(&t.rank), era(&t.trust), era(&t.pruning_score)),
+                (rk, tr, pr),
+                "uid {i}"
+            );
         }
     }
+}
+
+/// Random damage to subnet inputs (array lengths, splits, mechanism counts, rows, owner,
+/// emission) and to their JSON text: every one decodes or is refused, runs or is refused,
+/// and nothing panics. Valid results stay exact against the unbatched CPU path.
+#[test]
+fn damaged_subnets_are_refused_or_run_never_panic() {
+    let cases = common::cases::subnet_cases();
+    let small: Vec<SubnetInput> = cases
+        .iter()
+        .filter(|(_, c)| c.input.n <= 32)
+        .map(|(_, c)| c.input.clone())
+        .collect();
+    let mut rng = Rng::new(0xda3a6e);
+    let (mut ran, mut refused) = (0, 0);
+    let mut batch = Vec::new();
+    for _ in 0..400 {
+        let mut s = small[rng.below(small.len() as u64) as usize].clone();
+        let k = rng.below(s.mechanisms.len() as u64) as usize;
+        match rng.below(9) {
+            0 => {
+                s.mechanisms[k].last_update.pop();
+            }
+            1 => s.mechanisms[k].commit_block.push(Some(rng.next())),
+            2 => {
+                let len = rng.below(18) as usize;
+                s.emission_split = Some((0..len).map(|_| rng.below(65_536) as u16).collect());
+            }
+            3 => {
+                let m = s.mechanisms[0].clone();
+                s.mechanisms.resize(rng.below(20) as usize, m);
+            }
+            4 => {
+                let n = s.n as usize;
+                let col = rng.below(70_000).min(65_535) as u16;
+                let rows: Vec<Vec<(u16, u16)>> = (0..n)
+                    .map(|_| vec![(col, rng.next() as u16), (col, 1)])
+                    .collect();
+                s.mechanisms[k].weights = yuma::model::SparseMatrix::from_rows(&rows);
+            }
+            5 => s.owner_uid = Some(rng.below(70) as u16),
+            6 => s.emission = random_total(&mut rng),
+            7 => {
+                s.alpha_stake
+                    .iter_mut()
+                    .for_each(|a| *a = u64::MAX - rng.below(9));
+            }
+            _ => {
+                let n = s.n as usize;
+                let rows: Vec<Vec<(u16, u16)>> = (0..n)
+                    .map(|_| vec![(rng.below(70_000).min(65_535) as u16, rng.next() as u16)])
+                    .collect();
+                s.mechanisms[k].bonds = yuma::model::SparseMatrix::from_rows(&rows);
+            }
+        }
+        match run_subnet(&s) {
+            Ok(_) => ran += 1,
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                refused += 1;
+            }
+        }
+        batch.push(s);
+    }
+    // The same inputs in one backend batch give the same verdicts and outputs.
+    let want: Vec<_> = batch.iter().map(run_subnet).collect();
+    let got = CpuBackend::new()
+        .run_any(batch.into_iter().map(AnyInput::Subnet).collect())
+        .unwrap();
+    for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+        match (w, g) {
+            (Ok(w), Ok(AnyOutput::Subnet(g))) => assert_eq!(w, g, "input {i}"),
+            (Err(w), Err(g)) => assert_eq!(w, g, "input {i}"),
+            _ => panic!("input {i}: single {w:?} vs batch {g:?}"),
+        }
+    }
+    // Damaged JSON text: truncated or with one byte changed.
+    let text = std::fs::read_to_string(&cases[0].0).unwrap();
+    let bytes = text.as_bytes();
+    for _ in 0..300 {
+        let mut t = bytes.to_vec();
+        if rng.chance(50) {
+            t.truncate(rng.below(t.len() as u64) as usize);
+        } else {
+            let at = rng.below(t.len() as u64) as usize;
+            t[at] = rng.pick(b"0123456789[]{},:\"-ex ");
+        }
+        if let Ok(t) = String::from_utf8(t) {
+            let _ = yuma::model::subnet::decode_documents(&t);
+        }
+    }
+    eprintln!("damaged subnets: {ran} ran, {refused} refused");
+    assert!(ran > 0 && refused > 0);
+}
+
+/// Subnets in past eras: every era case as a one-mechanism subnet gives the case's own
+/// outputs (its era's fields included) for mechanism 0 and, folded with weight 1, for the
+/// subnet; before 320 a second mechanism is refused, from 320 each mechanism runs under the
+/// era's rules.
+#[test]
+fn subnets_run_each_mechanism_under_their_era() {
+    use yuma::epoch::mechanisms::run_subnet;
+    use yuma::model::subnet::{SubnetError, SubnetInput};
+    let mut checked = 0;
+    for (path, case) in common::cases::era_cases() {
+        let want = case.output.as_ref().unwrap();
+        let spec = case.input.spec_version.unwrap();
+        let subnet = SubnetInput::from_epoch(case.input.clone());
+        assert_eq!(subnet.spec_version, Some(spec));
+        let got = run_subnet(&subnet).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mech = &got.mechanisms[0].output;
+        assert_eq!(want.first_difference(mech), None, "{path}: mechanism 0");
+        let t = &got.subnet;
+        assert_eq!(t.rank, want.rank, "{path}: folded rank");
+        assert_eq!(t.trust, want.trust, "{path}: folded trust");
+        assert_eq!(
+            t.pruning_score, want.pruning_score,
+            "{path}: folded pruning"
+        );
+        assert_eq!(t.stake, want.stake, "{path}: folded stake");
+        assert_eq!(t.consensus, want.consensus, "{path}: folded consensus");
+
+        let mut two = subnet.clone();
+        two.mechanisms.push(two.mechanisms[0].clone());
+        match run_subnet(&two) {
+            Err(e @ SubnetError::EraMechanisms { .. }) => {
+                assert!(spec < 320, "{path}: {e}");
+                assert!(e.to_string().contains("before 320"), "{e}");
+            }
+            Ok(out) => {
+                assert!(
+                    spec >= 320,
+                    "{path}: two mechanisms accepted at spec {spec}"
+                );
+                for (k, m) in out.mechanisms.iter().enumerate() {
+                    let epoch = two.mechanism_epoch(k, m.emission);
+                    assert_eq!(epoch.spec_version, Some(spec));
+                    let alone = yuma::epoch::run_epoch(&epoch).unwrap();
+                    assert_eq!(
+                        alone.first_difference(&m.output),
+                        None,
+                        "{path}: mechanism {k}"
+                    );
+                }
+                assert_eq!(out.subnet.rank.is_some(), spec < 365, "{path}");
+                assert_eq!(out.subnet.stake.is_some(), spec >= 397, "{path}");
+            }
+            Err(e) => panic!("{path}: {e}"),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 98, "{checked} era cases");
 }

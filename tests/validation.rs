@@ -174,3 +174,64 @@ fn mutated_inputs_never_panic() {
     eprintln!("mutations: {accepted} accepted, {rejected} rejected, no panic");
     assert!(rejected > 0 && accepted + rejected >= 2900);
 }
+
+#[test]
+fn era_inputs_are_refused_where_the_era_could_not_hold_them() {
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            with("spec_version", json!(232)),
+            "field `spec_version` is 232, below 233",
+        ),
+        (with("spec_version", json!(-1)), "spec_version"),
+        (
+            {
+                let mut v = with("spec_version", json!(300));
+                v["activity_cutoff"] = json!(70_000);
+                v
+            },
+            "field `activity_cutoff` is 70000, above 65535",
+        ),
+        (
+            {
+                let mut v = with("spec_version", json!(280));
+                v["alpha_sigmoid_steepness"] = json!(-5);
+                v
+            },
+            "field `alpha_sigmoid_steepness` is -5, negative",
+        ),
+        (
+            {
+                let mut v = with("spec_version", json!(319));
+                v["bonds"] = json!([[[7, 1000]], [], []]);
+                v
+            },
+            "field `bonds` row of uid 0 holds column uid 7, not below n = 3",
+        ),
+        (
+            with("spec_versio", json!(300)),
+            "unknown field `spec_versio`",
+        ),
+    ];
+    for (v, want) in cases {
+        let got = reject(&v);
+        assert!(got.contains(want), "expected `{want}` in `{got}`");
+    }
+    // What today's rules take, a later era takes too.
+    let mut v = with("spec_version", json!(423));
+    v["activity_cutoff"] = json!(70_000);
+    let input: EpochInput = decode(&v.to_string()).unwrap();
+    assert!(run_epoch(&input).is_ok());
+}
+
+#[test]
+fn an_era_without_spec_version_is_today() {
+    let input: EpochInput = decode(&base().to_string()).unwrap();
+    let today = run_epoch(&input).unwrap();
+    let mut at = input.clone();
+    at.spec_version = Some(425);
+    assert_eq!(run_epoch(&at).unwrap(), today);
+    at.spec_version = Some(300);
+    let past = run_epoch(&at).unwrap();
+    assert!(past.stake.is_none() && past.rank.is_some() && past.trust.is_some());
+    assert_eq!(past.pruning_score.as_ref().map(Vec::len), Some(3));
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end check of the daemon from Python: starts `yuma serve` on a free loopback
-# port, waits for the health service, runs client.py over a few conformance cases and
-# every subnet (format 2) case (exact comparison) in both matrix forms, then stops the daemon with SIGTERM and checks it exited cleanly.
+# port, waits for the health service, runs client.py over a few conformance cases (three
+# past eras' among them) and every subnet (format 2) case (exact comparison) in both matrix
+# forms, then stops the daemon with SIGTERM and checks it exited cleanly.
 #
 #   examples/python/ci_check.sh target/release/yuma
 #
@@ -42,6 +43,9 @@ for form in "" --fixed-width "--stream --fixed-width"; do
     "$cases/n16-oob-uids-y3.json" \
     "$cases/n256-realistic-orig.json" \
     "$cases/n1024-y3-la.json" \
+    "$root/tests/conformance/eras/233/rule252-owner-self-weight.json" \
+    "$root/tests/conformance/eras/320/rule320-nonpermit-bond-rows.json" \
+    "$root/tests/conformance/eras/397/rule397-owner-exempt-threshold.json" \
     "$mechanisms"/*.json
 done
 

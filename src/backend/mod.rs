@@ -31,6 +31,15 @@ pub enum BackendError {
         /// Why.
         reason: String,
     },
+    /// An epoch's rule set (its `spec_version`) is one this backend cannot run; the CPU
+    /// can (`--cpu-fallback` reruns the batch there).
+    #[error("{backend} cannot run this batch: {reason}")]
+    Unsupported {
+        /// Backend name.
+        backend: &'static str,
+        /// Which rule set, and what of it is missing.
+        reason: String,
+    },
     /// The device failed while running a batch.
     #[error("{backend} failed: {reason}")]
     Device {

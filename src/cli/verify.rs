@@ -17,7 +17,7 @@ pub struct Args {
     /// Backend to run on.
     #[arg(long, value_parser = super::backend_kind(), default_value = "cpu")]
     backend: BackendKind,
-    /// Rerun a batch on the CPU when the GPU device fails, instead of failing.
+    /// Rerun a batch on the CPU when the GPU device fails or cannot run its rule set, instead of failing.
     #[arg(long)]
     cpu_fallback: bool,
 }

@@ -88,6 +88,9 @@ pub fn fold(mechanisms: &[&EpochOutput], weights: &[u128]) -> SubnetTerms {
         server_emission: first.server_emission.clone(),
         validator_emission: first.validator_emission.clone(),
         stake: first.stake.clone(),
+        rank: first.rank.as_deref().map(|x| weigh16(x, w0)),
+        trust: first.trust.as_deref().map(|x| weigh16(x, w0)),
+        pruning_score: first.pruning_score.as_deref().map(|x| weigh16(x, w0)),
         incentive: weigh16(&first.incentive, w0),
     };
     for (m, &w) in rest.iter().zip(&weights[1..]) {
@@ -114,9 +117,36 @@ pub fn fold(mechanisms: &[&EpochOutput], weights: &[u128]) -> SubnetTerms {
         fold16(&mut t.stake_weight, &m.stake_weight);
         add(&mut t.server_emission, &m.server_emission);
         add(&mut t.validator_emission, &m.validator_emission);
-        add(&mut t.stake, &m.stake);
+        // The era's optional terms: present in every mechanism or in none.
+        let pairs = [
+            (&mut t.rank, &m.rank),
+            (&mut t.trust, &m.trust),
+            (&mut t.pruning_score, &m.pruning_score),
+        ];
+        for (acc, x) in pairs {
+            if let (Some(acc), Some(x)) = (acc, x) {
+                fold16(acc, x);
+            }
+        }
+        if let (Some(acc), Some(x)) = (&mut t.stake, &m.stake) {
+            add(acc, x);
+        }
     }
     t
+}
+
+/// Checks a subnet input, its era included: a spec before dTAO is refused, and so is more
+/// than one mechanism before spec 320 (which had none).
+pub fn validate_subnet(s: &SubnetInput) -> Result<(), SubnetError> {
+    s.validate()?;
+    let rules = super::rules::Rules::for_spec(s.spec_version)?;
+    if rules.era < 320 && s.mechanisms.len() > 1 {
+        return Err(SubnetError::EraMechanisms {
+            count: s.mechanisms.len(),
+            spec: s.spec_version.unwrap_or(rules.era),
+        });
+    }
+    Ok(())
 }
 
 /// The subnet output from each mechanism's share and epoch output.
@@ -162,7 +192,7 @@ pub fn expand(inputs: Vec<AnyInput>) -> (Vec<EpochInput>, Plan) {
                 epochs.push(e);
                 slots.push(Slot::Epoch);
             }
-            AnyInput::Subnet(s) => slots.push(match s.validate() {
+            AnyInput::Subnet(s) => slots.push(match validate_subnet(&s) {
                 Err(e) => Slot::Rejected(e),
                 Ok(()) => {
                     let (total, shares) = shares_of(&s);
@@ -195,7 +225,7 @@ impl Plan {
     }
 
     /// One result per input, from the batch's results in batch order. A mechanism's
-    /// rejection rejects its subnet (see [`mechanism_error`]).
+    /// rejection rejects its subnet (the error names the mechanism).
     ///
     /// # Panics
     /// When `results` holds fewer than [`Plan::epochs`] entries.
@@ -248,7 +278,7 @@ pub fn run_any<E>(
 
 /// One subnet epoch on the CPU, each mechanism's epoch in `layout`.
 pub fn run_subnet_with(input: &SubnetInput, layout: Layout) -> Result<SubnetOutput, SubnetError> {
-    input.validate()?;
+    validate_subnet(input)?;
     let (total, shares) = shares_of(input);
     let mut outputs = Vec::with_capacity(shares.len());
     for (k, &share) in shares.iter().enumerate() {

@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use super::{
     Case, EpochInput, EpochOutput, InputError, Mismatch, SparseMatrix, check_matrix, decode,
-    first_diff, u64_str, u64_vec,
+    first_diff, opt_diff, opt_u64_vec, u64_str, u64_vec,
 };
 
 /// The most mechanisms a subnet may run (`MAX_MECHANISM_COUNT_PER_SUBNET`).
@@ -93,6 +93,10 @@ pub struct SubnetInput {
     pub emission_split: Option<Vec<u16>>,
     /// Each mechanism's own storage, mechanism 0 first.
     pub mechanisms: Vec<MechanismInput>,
+    /// Runtime spec version whose rules every mechanism runs (docs/eras.md); absent:
+    /// today's. Before 320 a subnet has one mechanism only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_version: Option<u32>,
 }
 
 /// One mechanism's share and epoch (MECHANISMS.md `output.mechanisms[k]`).
@@ -131,9 +135,18 @@ pub struct SubnetTerms {
     /// Sum of the mechanisms' validator emissions, rao.
     #[serde(with = "u64_vec")]
     pub validator_emission: Vec<u64>,
-    /// Sum of the mechanisms' stakes, rao.
-    #[serde(with = "u64_vec")]
-    pub stake: Vec<u64>,
+    /// Sum of the mechanisms' stakes, rao; from spec 397 (absent before).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_u64_vec")]
+    pub stake: Option<Vec<u64>>,
+    /// Weighted fold of rank; before spec 365 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<Vec<u16>>,
+    /// Weighted fold of trust; before spec 365 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<Vec<u16>>,
+    /// Weighted fold of pruning scores; before spec 365 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruning_score: Option<Vec<u16>>,
     /// Mechanism 0's incentive weighted by its share (the chain never updates it later).
     pub incentive: Vec<u16>,
 }
@@ -191,6 +204,16 @@ pub enum SubnetError {
     /// An emission split the chain would not have stored.
     #[error("field `emission_split`: {0}")]
     Split(String),
+    /// More than one mechanism before spec 320, which had none.
+    #[error(
+        "field `mechanisms` has {count} entries, but spec_version {spec} is before 320: one mechanism only"
+    )]
+    EraMechanisms {
+        /// Mechanisms given.
+        count: usize,
+        /// The input's spec version.
+        spec: u32,
+    },
     /// A field of one mechanism is bad.
     #[error("mechanism {mechanism}: {source}")]
     Mechanism {
@@ -316,6 +339,7 @@ impl SubnetInput {
             validator_permit: self.validator_permit.clone(),
             weights: m.weights,
             bonds: m.bonds,
+            spec_version: self.spec_version,
         }
     }
 
@@ -352,6 +376,7 @@ impl SubnetInput {
                 weights: input.weights,
                 bonds: input.bonds,
             }],
+            spec_version: input.spec_version,
         }
     }
 }
@@ -464,7 +489,10 @@ impl SubnetTerms {
                     &got.validator_emission,
                 )
             })
-            .or_else(|| first_diff("stake", &self.stake, &got.stake))
+            .or_else(|| opt_diff("stake", &self.stake, &got.stake))
+            .or_else(|| opt_diff("rank", &self.rank, &got.rank))
+            .or_else(|| opt_diff("trust", &self.trust, &got.trust))
+            .or_else(|| opt_diff("pruning_score", &self.pruning_score, &got.pruning_score))
             .or_else(|| first_diff("incentive", &self.incentive, &got.incentive))
     }
 }

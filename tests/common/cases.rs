@@ -1,6 +1,6 @@
 //! The conformance cases every backend is held to: the repository copy always, plus
 //! `../shared/conformance/cases` (format 1) and `../shared/conformance/mechanisms`
-//! (format 2) when they exist (as in CI).
+//! (format 2) when they exist (as in CI); the era vectors likewise from `eras/<spec>/`.
 
 use std::path::{Path, PathBuf};
 
@@ -24,11 +24,50 @@ pub fn case_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// The era directories (`eras/<spec>/`) of the repository copy and of ../shared when it
+/// exists, each sorted.
+pub fn era_dirs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = Vec::new();
+    for base in [
+        root.join("tests/conformance/eras"),
+        root.join("../shared/conformance/eras"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        let mut eras: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        eras.sort();
+        dirs.extend(eras);
+    }
+    assert!(!dirs.is_empty(), "no era directory found");
+    dirs
+}
+
 /// Every case as (file path, case); panics naming the file on unreadable JSON, and when no
 /// case is found at all.
 pub fn conformance_cases() -> Vec<(String, Case)> {
+    read_cases(case_dirs())
+}
+
+/// Every era case (inputs with `spec_version`), as [`conformance_cases`] reads them.
+pub fn era_cases() -> Vec<(String, Case)> {
+    read_cases(era_dirs())
+}
+
+/// Today's cases and every era's together: what each backend must reproduce.
+pub fn all_cases() -> Vec<(String, Case)> {
+    let mut cases = conformance_cases();
+    cases.extend(era_cases());
+    cases
+}
+
+fn read_cases(dirs: Vec<PathBuf>) -> Vec<(String, Case)> {
     let mut cases = Vec::new();
-    for dir in case_dirs() {
+    for dir in dirs {
         let files = case_files(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         assert!(!files.is_empty(), "no case found in {}", dir.display());
         for path in files {
