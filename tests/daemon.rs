@@ -1612,3 +1612,29 @@ async fn tls_serves_trusting_clients_and_refuses_plaintext() {
     assert!(refused, "a client without the CA was served");
     daemon.shutdown().await;
 }
+
+/// A metrics client that connects and never sends its request is dropped after the header
+/// read timeout, and other scrapes are answered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoint_drops_a_silent_client() {
+    use tokio::io::AsyncReadExt;
+    let metrics = Arc::new(Metrics::new("cpu".into()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let endpoint = tokio::spawn(yuma::server::metrics::serve_metrics(listener, metrics));
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (status, _) = http_get(addr, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    // The server answers 408 or just closes; either way the read ends, well before 25 s.
+    tokio::time::timeout(Duration::from_secs(25), silent.read_to_end(&mut buf))
+        .await
+        .expect("the silent connection is closed by the server")
+        .expect("read");
+    eprintln!(
+        "silent metrics client dropped after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    endpoint.abort();
+}

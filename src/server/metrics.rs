@@ -200,8 +200,15 @@ fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
-/// Serves `GET /metrics` (and `GET /`) on `listener` with axum until the task is dropped;
-/// any other path is 404.
+/// How long a metrics client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one metrics connection may stay open, whatever the client does.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `GET /metrics` (and `GET /`) on `listener` with axum's router over hyper's HTTP/1
+/// connections until the task is dropped; any other path is 404. Unlike `axum::serve`, each
+/// connection has a header read timeout and a lifetime cap, so a client that connects and
+/// goes quiet cannot hold a task; a failing accept backs off instead of spinning.
 pub async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) -> std::io::Result<()> {
     let exposition = move || {
         let body = metrics.render();
@@ -216,5 +223,23 @@ pub async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) -> std:
     let app = axum::Router::new()
         .route("/metrics", get(exposition.clone()))
         .route("/", get(exposition));
-    axum::serve(listener, app).await
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors and the like: wait for it to pass.
+                tracing::warn!(%e, "metrics: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
+        });
+    }
 }
