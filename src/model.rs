@@ -350,6 +350,42 @@ fn ascending<T: Copy>(x: &[T], ok: impl Fn(T, T) -> bool) -> bool {
     x.windows(2).fold(true, |all, w| all & ok(w[0], w[1]))
 }
 
+/// The inputs of a `yuma run --input` file: one input, one case (its `input` is used), or a
+/// JSON array of either; `true` when the file held an array. Errors name the element and
+/// field, e.g. `[2].input.weights`.
+pub fn inputs_from_json(text: &str) -> Result<(Vec<EpochInput>, bool), InputError> {
+    use serde_json::Value;
+    let value: Value = decode(text)?;
+    let one = |v: &Value, at: String| {
+        let (v, at) = match v.get("input") {
+            Some(input) if v.get("format").is_some() => (input, format!("{at}input.")),
+            _ => (v, at),
+        };
+        decode::<EpochInput>(&v.to_string()).map_err(|e| match e {
+            InputError::Json { path, reason } if !at.is_empty() => InputError::Json {
+                path: format!("{at}{}", path.trim_start_matches('.')),
+                reason,
+            },
+            e => e,
+        })
+    };
+    match &value {
+        Value::Array(items) => {
+            let inputs = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| one(v, format!("[{i}].")))
+                .collect::<Result<_, _>>()?;
+            Ok((inputs, true))
+        }
+        Value::Object(_) => Ok((vec![one(&value, String::new())?], false)),
+        _ => Err(InputError::Json {
+            path: ".".into(),
+            reason: "expected an object (an input or a case) or an array of them".into(),
+        }),
+    }
+}
+
 /// Decodes any serde type from JSON with the failing path in the error.
 pub fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, InputError> {
     let de = &mut serde_json::Deserializer::from_str(text);

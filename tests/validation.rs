@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use yuma::epoch::run_epoch;
-use yuma::model::{EpochInput, InputError, decode};
+use yuma::model::{EpochInput, InputError, decode, inputs_from_json};
 
 /// A small valid input (three uids) as JSON.
 fn base() -> Value {
@@ -173,4 +173,35 @@ fn mutated_inputs_never_panic() {
     }
     eprintln!("mutations: {accepted} accepted, {rejected} rejected, no panic");
     assert!(rejected > 0 && accepted + rejected >= 2900);
+}
+
+#[test]
+fn input_files_hold_an_input_a_case_or_an_array() {
+    let input = base();
+    let case = json!({"format": 1, "name": "c", "input": base()});
+    let (one, many) = inputs_from_json(&input.to_string()).unwrap();
+    assert_eq!((one.len(), many), (1, false));
+    let (from_case, _) = inputs_from_json(&case.to_string()).unwrap();
+    assert_eq!(from_case, one);
+    let (both, many) = inputs_from_json(&json!([input, case]).to_string()).unwrap();
+    assert_eq!((both.len(), many), (2, true));
+    // Errors name the element and the field within it.
+    let mut bad = case.clone();
+    bad["input"]["kappa"] = json!(70000);
+    let e = inputs_from_json(&json!([base(), bad]).to_string()).unwrap_err();
+    assert!(
+        matches!(&e, InputError::Json { path, .. } if path == "[1].input.kappa"),
+        "{e}"
+    );
+    let e = inputs_from_json(&with("n", json!(-1)).to_string()).unwrap_err();
+    assert!(
+        matches!(&e, InputError::Json { path, .. } if path == "n"),
+        "{e}"
+    );
+    for not_an_input in ["3", "\"x\"", "null", "[1]", "{", ""] {
+        assert!(
+            matches!(inputs_from_json(not_an_input), Err(InputError::Json { .. })),
+            "{not_an_input}"
+        );
+    }
 }

@@ -4,11 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-use serde_json::Value;
+use anyhow::Context;
 use yuma::backend::{self, BackendKind};
 use yuma::example::default_example;
-use yuma::model::{EpochInput, EpochOutput, decode};
+use yuma::model::{EpochInput, EpochOutput, inputs_from_json};
 
 /// Arguments of `yuma run`.
 #[derive(clap::Args)]
@@ -33,37 +32,13 @@ pub struct Args {
     cpu_fallback: bool,
 }
 
-/// Reads inputs: one input, one case, or an array of inputs and cases.
-fn read_inputs(text: &str) -> anyhow::Result<(Vec<EpochInput>, bool)> {
-    let value: Value = serde_json::from_str(text).context("input is not valid JSON")?;
-    let one = |v: &Value, at: &str| -> anyhow::Result<EpochInput> {
-        let v = v
-            .get("input")
-            .filter(|_| v.get("format").is_some())
-            .unwrap_or(v);
-        decode(&v.to_string()).with_context(|| format!("in {at}"))
-    };
-    match &value {
-        Value::Array(items) => {
-            let inputs = items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| one(v, &format!("element {i}")))
-                .collect::<Result<_, _>>()?;
-            Ok((inputs, true))
-        }
-        Value::Object(_) => Ok((vec![one(&value, "the document")?], false)),
-        _ => bail!("input must be a JSON object (an input or a case) or an array of them"),
-    }
-}
-
 /// Runs `yuma run`.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let (inputs, many) = match &args.input {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            read_inputs(&text).with_context(|| format!("reading {}", path.display()))?
+            inputs_from_json(&text).with_context(|| format!("reading {}", path.display()))?
         }
         None => (vec![default_example()], false),
     };

@@ -41,14 +41,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The refusal for `headers`, or `None` when they carry the right token.
-fn refusal(headers: &http::HeaderMap, token: &[u8]) -> Option<Status> {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(g) if constant_time_eq(g.as_bytes(), token) => None,
+/// The refusal for a call whose `authorization` header is `authorization`, or `None` when
+/// it is exactly `Bearer <token>`.
+pub fn refusal(authorization: Option<&[u8]>, token: &[u8]) -> Option<Status> {
+    match authorization.map(|v| v.strip_prefix(b"Bearer ")) {
+        Some(Some(given)) if constant_time_eq(given, token) => None,
         Some(_) => Some(Status::unauthenticated("invalid bearer token")),
         None => Some(Status::unauthenticated(
             "missing `authorization: Bearer <token>` metadata",
@@ -80,10 +77,10 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let refused = self
-            .token
-            .as_deref()
-            .and_then(|token| refusal(request.headers(), token));
+        let refused = self.token.as_deref().and_then(|token| {
+            let given = request.headers().get("authorization");
+            refusal(given.map(|v| v.as_bytes()), token)
+        });
         match refused {
             Some(status) => {
                 let method = method_of(request.uri().path());
