@@ -4,18 +4,46 @@
 
 use crate::model::{EpochInput, SparseMatrix};
 
-/// Which epoch variant to build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// Which epoch variant to build; parsed from and shown as `y3-la`, `y3` or `orig`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
     /// Yuma3 bonds with liquid alpha.
-    #[value(name = "y3-la")]
     Yuma3Liquid,
     /// Yuma3 bonds with the fixed alpha.
-    #[value(name = "y3")]
     Yuma3,
     /// Original Yuma bonds.
-    #[value(name = "orig")]
     Original,
+}
+
+impl Variant {
+    /// Every variant, in the order `--help` lists them.
+    pub const ALL: [Variant; 3] = [Self::Yuma3Liquid, Self::Yuma3, Self::Original];
+
+    /// The name a command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Yuma3Liquid => "y3-la",
+            Self::Yuma3 => "y3",
+            Self::Original => "orig",
+        }
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Variant {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown variant `{s}` (expected y3-la, y3 or orig)"))
+    }
 }
 
 /// SplitMix64: a tiny deterministic generator, so examples are identical everywhere.

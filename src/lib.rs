@@ -9,4 +9,5 @@ pub mod epoch;
 pub mod example;
 pub mod fixed;
 pub mod model;
+#[cfg(feature = "server")]
 pub mod server;

@@ -1,7 +1,7 @@
 //! The CUDA backend on a real device: every conformance case against the chain's output,
 //! and a batch of mixed epochs against the CPU path. Without a usable device (no NVIDIA
-//! driver, no GPU, or no NVRTC) the test prints a loud "SKIPPED: CUDA unavailable" line on
-//! stderr and returns: CI has no GPU, so this test proves nothing there.
+//! driver, no GPU, or no NVRTC) the test prints a visible SKIPPED line and returns, or fails
+//! when `YUMA_REQUIRE_CUDA_DEVICE=1`: CI has no GPU, so this test proves nothing there.
 
 mod common;
 
@@ -21,8 +21,10 @@ fn cuda_device_matches_conformance_and_cpu_or_skipped_loudly() {
     let backend = match CudaBackend::new() {
         Ok(b) => b,
         Err(BackendError::Unavailable { reason, .. }) => {
-            eprintln!(
-                "\n=== SKIPPED: CUDA unavailable: {reason} (cuda_device test did not run; nothing verified on hardware) ===\n"
+            common::skip::skip(
+                "cuda_device",
+                common::skip::CUDA_DEVICE,
+                &format!("{reason}; nothing verified on hardware"),
             );
             return;
         }

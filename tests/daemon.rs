@@ -1158,70 +1158,28 @@ async fn metrics_endpoint_counts_calls_epochs_and_batches() {
     daemon.shutdown().await;
 }
 
-/// A throwaway CA and a `localhost` / 127.0.0.1 certificate it signed, made with the
-/// `openssl` CLI, as PEM (CA cert, server cert, server key); `None` when the CLI is missing.
-/// (rustls refuses a self-signed CA certificate used as the server's own.)
+/// A throwaway CA and a `localhost` / 127.0.0.1 certificate it signed, made with `rcgen`,
+/// as PEM (CA cert, server cert, server key). (rustls refuses a self-signed CA certificate
+/// used as the server's own.)
 #[cfg(feature = "tls")]
-fn test_pki() -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
-    let dir = std::env::temp_dir().join(format!("yuma-tls-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(&dir)
-            .output()?;
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::io::Result::Ok(())
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let ca = [
-        &["req", "-x509", "-days", "1", "-subj", "/CN=yuma test CA"][..],
-        &ec,
-    ]
-    .concat();
-    if let Err(e) = openssl(&[&ca[..], &["-keyout", "ca.key", "-out", "ca.pem"]].concat()) {
-        eprintln!("SKIPPED: the TLS test needs the `openssl` CLI to make certificates: {e}");
-        return None;
-    }
-    let csr = [&["req", "-subj", "/CN=localhost"][..], &ec].concat();
-    openssl(&[&csr[..], &["-keyout", "key.pem", "-out", "server.csr"]].concat()).unwrap();
-    std::fs::write(
-        dir.join("server.ext"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+fn test_pki() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "yuma test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let server = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("server params");
+    let cert = server.signed_by(&key, &issuer).expect("server cert");
+    (
+        ca_cert.pem().into_bytes(),
+        cert.pem().into_bytes(),
+        key.serialize_pem().into_bytes(),
     )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "cert.pem",
-    ])
-    .unwrap();
-    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
-    let pki = (read("ca.pem"), read("cert.pem"), read("key.pem"));
-    let _ = std::fs::remove_dir_all(&dir);
-    Some(pki)
 }
 
 #[cfg(feature = "tls")]
@@ -1229,9 +1187,7 @@ fn test_pki() -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
 async fn tls_serves_trusting_clients_and_refuses_plaintext() {
     let _serial = serial().await;
     use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
-    let Some((ca, cert, key)) = test_pki() else {
-        return;
-    };
+    let (ca, cert, key) = test_pki();
     let all = cases();
     let (name, input, want) = all.iter().find(|(_, i, _)| i.n == 16).unwrap().clone();
     let limits = Limits {

@@ -120,7 +120,8 @@ pub struct Compiled {
 
 /// Makes NVRTC loadable: `YUMA_NVRTC_LIB`, when set, names the library file, loaded
 /// globally so the dynamic loader finds it by its soname; otherwise the usual search
-/// (`LD_LIBRARY_PATH`, system paths) applies.
+/// (`LD_LIBRARY_PATH`, system paths) applies, and last the copy that
+/// `pip install nvidia-cuda-nvrtc-cu12` put beside `python3`.
 pub fn nvrtc_available() -> Result<(), String> {
     static PRELOAD: OnceLock<Result<(), String>> = OnceLock::new();
     PRELOAD
@@ -131,12 +132,52 @@ pub fn nvrtc_available() -> Result<(), String> {
             }
             // SAFETY: only probes whether the library can be opened.
             if unsafe { nvrtc_sys::is_culib_present() } {
+                return Ok(());
+            }
+            let pip = pip_nvrtc().ok_or(
+                "libnvrtc not found (set YUMA_NVRTC_LIB or LD_LIBRARY_PATH, or \
+                 `python3 -m pip install nvidia-cuda-nvrtc-cu12`)",
+            )?;
+            preload_global(pip.as_os_str())
+                .map_err(|e| format!("pip's NVRTC {}: {e}", pip.display()))?;
+            // SAFETY: as above.
+            if unsafe { nvrtc_sys::is_culib_present() } {
                 Ok(())
             } else {
-                Err("libnvrtc not found (set YUMA_NVRTC_LIB or LD_LIBRARY_PATH)".into())
+                Err(format!(
+                    "pip's NVRTC {} loaded, but not found by soname",
+                    pip.display()
+                ))
             }
         })
         .clone()
+}
+
+/// The `libnvrtc.so*` of the `nvidia-cuda-nvrtc-cu12` wheel, asking `python3` where its
+/// package lives (pip installs it outside every library path); `None` without one.
+fn pip_nvrtc() -> Option<std::path::PathBuf> {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import os, nvidia.cuda_nvrtc as m; print(os.path.join(list(m.__path__)[0], 'lib'))",
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let dir = std::path::PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+    let mut libs: Vec<_> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libnvrtc.so"))
+        })
+        .collect();
+    // `libnvrtc.so.12` before any builtins or versioned variants.
+    libs.sort_by_key(|p| p.as_os_str().len());
+    libs.into_iter().next()
 }
 
 /// Loads a shared library for the rest of the process, its symbols global.

@@ -13,7 +13,7 @@ pub struct Args {
     /// Directory of FORMAT v1 case files (`*.json`).
     dir: PathBuf,
     /// Backend to run on.
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, value_parser = super::backend_kind(), default_value = "cpu")]
     backend: BackendKind,
     /// Rerun a batch on the CPU when the GPU device fails, instead of failing.
     #[arg(long)]

@@ -3,6 +3,7 @@
 
 pub mod cases;
 pub mod epochgen;
+pub mod skip;
 
 /// Prints `summary` (what was checked, with the mismatch count) and fails listing every
 /// mismatch when there is one.
