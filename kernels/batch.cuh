@@ -24,6 +24,13 @@ static_assert(sizeof(EpochHeader) == 104, "EpochHeader mirrors pack.rs");
 #define FLAG_LIQUID_ALPHA 2u
 #define FLAG_COMMIT_REVEAL 4u
 #define FLAG_HAS_OWNER 8u
+// Rule flags (src/epoch/rules.rs, FLAG_* in src/backend/pack.rs).
+#define FLAG_OWNER_PERMIT 16u
+#define FLAG_TOPK_ZERO 32u
+#define FLAG_BONDS_OUTDATED 64u
+#define FLAG_SIGMOID_STEEPNESS 128u
+#define FLAG_EXP_UNCLAMPED 256u
+#define FLAG_RANK_TRUST_PRUNING 512u
 
 // Every buffer of one batch; each field is one 8-byte device pointer, in this order in
 // src/backend/cuda.rs `Buffers`. Sizes: E epochs, U uids, R = U + E rows, W weight
@@ -59,6 +66,8 @@ struct Buffers {
     u32* bond_len;                   // U
     u32* bond_cols;                  // C
     u32* bond_vals;                  // C
+    u32* trust;                      // U: before spec 365
+    u32* pruning_score;              // U: before spec 365
     u32* status;                     // E: 0, or 1 + the uid where the stake sum overflows
     // Scratch, zero-initialised.
     i128* filtered;                  // U: thresholded I64F64 stake
@@ -93,6 +102,7 @@ struct Buffers {
     u32* ema_col;                    // C
     i64* ema_val;                    // C
     u32* ema_len;                    // U
+    i64* comb_fx;                    // U: normalised combined emission (pruning scores)
 };
 
 // Slots of `ep_scalar`.
@@ -105,6 +115,7 @@ struct Buffers {
 #define EP_DIVIDEND_SUM 6
 #define EP_EMISSION_SUM 7
 #define EP_ACTIVE_NORM_SUM 8
+#define EP_PRUNE_MAX 9
 #define EP_SLOTS 10
 
 YUMA_HD u64 load_u64(const u32* words, u32 i) { return (u64)words[2 * i] | ((u64)words[2 * i + 1] << 32); }

@@ -15,18 +15,31 @@ YUMA_HD I32F32 fixed_alpha(u64 bonds_moving_average) {
 // Liquid alpha parameters (`LiquidAlpha` in bonds.rs).
 struct LiquidAlpha {
     I32F32 low, high, slope;
+    bool clamped;
 
     static YUMA_HD LiquidAlpha of(const EpochHeader& h) {
-        return LiquidAlpha{u16_proportion_to_fixed(h.alpha_low), u16_proportion_to_fixed(h.alpha_high),
-                           I32F32::saturating_from_int(h.alpha_sigmoid_steepness)
-                               .saturating_div(I32F32::saturating_from_int(-100))};
+        // 273-282: `-s (d - 1/2)`, exact as `(-s) (d - 1/2)`; from 283 `(s / -100) (d - 1/2)`.
+        I32F32 slope = (h.flags & FLAG_SIGMOID_STEEPNESS)
+                           ? I32F32::saturating_from_int(-(i64)h.alpha_sigmoid_steepness)
+                           : I32F32::saturating_from_int(h.alpha_sigmoid_steepness)
+                                 .saturating_div(I32F32::saturating_from_int(-100));
+        return LiquidAlpha{u16_proportion_to_fixed(h.alpha_low), u16_proportion_to_fixed(h.alpha_high), slope,
+                           (h.flags & FLAG_EXP_UNCLAMPED) == 0};
     }
 
     // `alpha_sigmoid(consensus, weight, bond)`.
     YUMA_HD I32F32 alpha(I32F32 consensus, I32F32 weight, I32F32 bond) const {
         I32F32 diff = weight.bits >= bond.bits ? weight.saturating_sub(consensus) : bond.saturating_sub(weight);
         diff = diff.min_of(I32F32::ONE()).max_of(I32F32::ZERO());
-        I32F32 ex = exp_safe(slope.saturating_mul(diff.saturating_sub(I32F32::HALF())));
+        I32F32 x = slope.saturating_mul(diff.saturating_sub(I32F32::HALF()));
+        I32F32 ex;
+        if (clamped) {
+            ex = exp_safe(x);
+        } else {
+            // Before spec 365: `safe_exp`, unclamped, 0 where the series overflows.
+            Option<I32F32> raw = exp(x);
+            ex = raw.some ? raw.value : I32F32::ZERO();
+        }
         I32F32 sigmoid = I32F32::ONE().saturating_div(I32F32::ONE().saturating_add(ex));
         I32F32 a = low.saturating_add(sigmoid.saturating_mul(high.saturating_sub(low)));
         return a.min_of(high).max_of(low);
@@ -43,6 +56,9 @@ YUMA_KERNEL(bonds_read) {
     u64 lms = join_u64(h.last_mechanism_step_block), cb = join_u64(h.current_block);
     u64 last_tempo = lms == 0 ? (cb > h.tempo ? cb - h.tempo : 0) : (lms == YUMA_U64_MAX ? lms : lms + 1);
     bool proportion = (h.flags & FLAG_YUMA3) != 0;
+    // Before spec 257 an entry is dropped when its row last updated at or before the
+    // column's registration.
+    bool outdated = (h.flags & FLAG_BONDS_OUTDATED) != 0;
     I32F32 ratio = I32F32::from_u16(h.bonds_penalty).safe_div(I32F32::from_u16(0xffff));
     for (u32 i = tid; i < h.n; i += nt) {
         u32 u = h.uid_base + i, r = h.row_base + i, out = b.ob_offsets[r];
@@ -52,7 +68,7 @@ YUMA_KERNEL(bonds_read) {
             u32 c = b.b_cols[k];
             // A column uid >= n has no registration block: the chain reads it as 0.
             u64 registered = c < h.n ? load_u64(b.block_at_registration, h.uid_base + c) : 0;
-            if (!(last_tempo > registered)) continue;
+            if (!((outdated ? load_u64(b.last_update, u) : last_tempo) > registered)) continue;
             b.old_col[out + len] = c;
             b.old_val[out + len] = (proportion ? u16_proportion_to_fixed(b.b_vals[k]) : I32F32::from_u16(b.b_vals[k])).bits;
             b.old_vis[out + len] = (i64)c > max_seen;

@@ -160,6 +160,10 @@ fn read_bonds_step(u: u32) {
         last_tempo = select(wrapping_add64(lms, vec2<u32>(1u, 0u)), lms, all_ones);
     }
     let proportion = is_yuma3(e);
+    // Before spec 257 an entry is dropped when its row last updated at or before the
+    // column's registration.
+    let outdated = (hdr(e, H_FLAGS) & FLAG_BONDS_OUTDATED) != 0u;
+    let updated = ld_u(P.lu, u);
     let start = uw[P.b_off + u + e];
     let end = uw[P.b_off + u + e + 1u];
     var out = 0u;
@@ -170,7 +174,7 @@ fn read_bonds_step(u: u32) {
         if j < n {
             registered = ld_u(P.reg, ub + j);
         }
-        if lt_u64(registered, last_tempo) {
+        if lt_u64(registered, select(last_tempo, updated, outdated)) {
             let b = bw[P.b_vals + k];
             bw[P.old_cols + start + out] = j;
             st_b(P.old_vals, start + out, select(i32f32_from_u16(b), u16_proportion_to_fixed(b), proportion));
@@ -358,7 +362,12 @@ fn alpha_sigmoid(e: u32, consensus: vec2<u32>, weight: vec2<u32>, bond: vec2<u32
     let low = u16_proportion_to_fixed(hdr(e, H_ALPHA_LOW));
     let high = u16_proportion_to_fixed(hdr(e, H_ALPHA_HIGH));
     let steep = bitcast<i32>(hdr(e, H_STEEPNESS));
-    let slope = i32f32_saturating_div(i32f32_from_int(steep), i32f32_from_int(-100));
+    let flags = hdr(e, H_FLAGS);
+    // 273-282: `-s (d - 1/2)`, exact as `(-s) (d - 1/2)`; from 283 `(s / -100) (d - 1/2)`.
+    var slope = i32f32_saturating_div(i32f32_from_int(steep), i32f32_from_int(-100));
+    if (flags & FLAG_SIGMOID_STEEPNESS) != 0u {
+        slope = i32f32_from_int(-steep);
+    }
     var diff: vec2<u32>;
     if !lt_i64(weight, bond) {
         diff = i32f32_saturating_sub(weight, consensus);
@@ -366,7 +375,15 @@ fn alpha_sigmoid(e: u32, consensus: vec2<u32>, weight: vec2<u32>, bond: vec2<u32
         diff = i32f32_saturating_sub(bond, weight);
     }
     diff = i32f32_max_of(i32f32_min_of(diff, I32F32_ONE), I32F32_ZERO);
-    let ex = exp_safe(i32f32_saturating_mul(slope, i32f32_saturating_sub(diff, I32F32_HALF)));
+    let x = i32f32_saturating_mul(slope, i32f32_saturating_sub(diff, I32F32_HALF));
+    var ex: vec2<u32>;
+    if (flags & FLAG_EXP_UNCLAMPED) != 0u {
+        // Before spec 365: `safe_exp`, unclamped, 0 where the series overflows.
+        let raw = exp(x);
+        ex = select(I32F32_ZERO, raw.v, raw.ok);
+    } else {
+        ex = exp_safe(x);
+    }
     let sigmoid = i32f32_saturating_div(I32F32_ONE, i32f32_saturating_add(I32F32_ONE, ex));
     let alpha = i32f32_saturating_add(low, i32f32_saturating_mul(sigmoid, i32f32_saturating_sub(high, low)));
     return i32f32_max_of(i32f32_min_of(alpha, high), low);

@@ -147,22 +147,26 @@ YUMA_KERNEL(consensus_clip) {
 }
 
 // Per column: `rank_j = sum_i clipped_ij * active_stake_i` over the column's cells (rows
-// without stake add zero products).
+// without stake add zero products); before spec 365 also trust, the clipped rank over the
+// unclipped one (`vecdiv`).
 YUMA_KERNEL(consensus_rank) {
     if (b.status[e]) return;
     const EpochHeader& h = b.headers[e];
+    bool trust = (h.flags & FLAG_RANK_TRUST_PRUNING) != 0;
     for (u32 j = tid; j < h.n; j += nt) {
         u32 u = h.uid_base + j;
         u32 len = b.col_count[u], start = b.col_fill[u] - len;
         I32F32 th = I32F32::of(b.consensus_fx[u]);
-        I32F32 rank = I32F32::ZERO();
+        I32F32 rank = I32F32::ZERO(), prerank = I32F32::ZERO();
         for (u32 t = start; t < start + len; t++) {
+            I32F32 s = I32F32::of(b.active_stake[h.uid_base + b.cell_row[t]]);
+            if (trust) prerank = prerank.saturating_add(s.saturating_mul(I32F32::of(b.cell_val[t])));
             I32F32 c = I32F32::ZERO();
             if (!clip_entry(I32F32::of(b.cell_val[t]), th, &c)) continue;
-            I32F32 s = I32F32::of(b.active_stake[h.uid_base + b.cell_row[t]]);
             rank = rank.saturating_add(s.saturating_mul(c));
         }
         b.incentive_fx[u] = rank.bits;
+        if (trust) b.trust[u] = fixed_proportion_to_u16(rank.safe_div(prerank));
     }
 }
 

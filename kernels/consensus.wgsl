@@ -281,10 +281,15 @@ fn clip_step(u: u32) {
     let start = uw[P.w_off + u + e];
     let len = uw[P.mw_len + u];
     let s = ld_u(P.astake, u);
+    let preranks = (hdr(e, H_FLAGS) & FLAG_RANK_TRUST_PRUNING) != 0u;
     var trust = I32F32_ZERO;
     for (var k = start; k < start + len; k++) {
         let c = ww[P.mw_cols + k];
         let v = ld_w(P.mw_vals, k);
+        if preranks {
+            // Before spec 365: the unclipped ranks that trust divides by.
+            acc_add96(P.a_prerank + 3u * (ub + c), i32f32_saturating_mul(s, v));
+        }
         let th = ld_u(P.cons, ub + c);
         var keep = true;
         var out = v;
@@ -332,6 +337,25 @@ fn incentive_sum_step(e: u32) {
 @compute @workgroup_size(WG)
 fn incentive_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     incentive_sum_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Per uid, before spec 365: trust, the clipped rank over the unclipped one (`vecdiv`).
+fn server_trust_step(u: u32) {
+    if u >= P.n_uids {
+        return;
+    }
+    let e = uw[P.uid_epoch + u];
+    if (hdr(e, H_FLAGS) & FLAG_RANK_TRUST_PRUNING) == 0u {
+        return;
+    }
+    let t = i32f32_safe_div(acc_load96(P.a_rank + 3u * u), acc_load96(P.a_prerank + 3u * u));
+    uw[P.out_strust + u] = fixed_proportion_to_u16(t);
+}
+
+@compute @workgroup_size(WG)
+fn server_trust(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    server_trust_step(flat_id(gid, nwg));
     check_loop_budget();
 }
 

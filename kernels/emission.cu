@@ -41,6 +41,7 @@ YUMA_KERNEL(emission_split) {
         } else {
             validator = combined = I32F32::of(active_zero ? b.stake_fx[u] : b.active_stake[u]);
         }
+        b.comb_fx[u] = combined.bits;
         store_u64(b.emission, u, to_rao(combined, rao));
         store_u64(b.server_emission, u, to_rao(server, rao));
         store_u64(b.validator_emission, u, to_rao(validator, rao));
@@ -52,5 +53,38 @@ YUMA_KERNEL(emission_split) {
             b.bond_vals[t] = fixed_proportion_to_u16(I32F32::of(b.ema_val[t]));
         }
         b.bond_len[u] = len;
+    }
+}
+
+// Before spec 365: the largest normalised combined emission.
+YUMA_KERNEL(emission_prune_max) {
+    if (tid != 0 || b.status[e]) return;
+    const EpochHeader& h = b.headers[e];
+    if (!(h.flags & FLAG_RANK_TRUST_PRUNING)) return;
+    I32F32 m = I32F32::MIN();
+    for (u32 i = 0; i < h.n; i++) m = m.max_of(I32F32::of(b.comb_fx[h.uid_base + i]));
+    b.ep_scalar[e * EP_SLOTS + EP_PRUNE_MAX] = m.bits;
+}
+
+// Before spec 365, per uid: `vec_max_upscale_to_u16` of the normalised combined emission
+// (pruning scores): scaled so the maximum reads 65535, rounded.
+YUMA_KERNEL(emission_prune) {
+    if (b.status[e]) return;
+    const EpochHeader& h = b.headers[e];
+    if (!(h.flags & FLAG_RANK_TRUST_PRUNING)) return;
+    I32F32 m = I32F32::of(b.ep_scalar[e * EP_SLOTS + EP_PRUNE_MAX]);
+    I32F32 u16_max = I32F32::from_u16(0xffff);
+    for (u32 i = tid; i < h.n; i += nt) {
+        u32 u = h.uid_base + i;
+        I32F32 x = I32F32::of(b.comb_fx[u]);
+        u32 score;
+        if (m.bits == 0) {
+            score = fixed_proportion_to_u16(x);
+        } else if (m.bits > I32F32::from_u16(32768).bits) {
+            score = x.saturating_mul(u16_max.safe_div(m)).round().saturating_to_u16();
+        } else {
+            score = x.saturating_mul(u16_max).safe_div(m).round().saturating_to_u16();
+        }
+        b.pruning_score[u] = score;
     }
 }

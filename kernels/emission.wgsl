@@ -50,6 +50,7 @@ fn emission_step(u: u32) {
         validator = select(ld_u(P.astake, u), ld_u(P.stake, u), uw[es + ES_ASTAKE_ZERO] != 0u);
         combined = validator;
     }
+    st_u(P.comb, u, combined);
     st_u(P.out_em, u, i96f32_mul_to_u64(combined, rao));
     st_u(P.out_srv, u, i96f32_mul_to_u64(server, rao));
     st_u(P.out_val, u, i96f32_mul_to_u64(validator, rao));
@@ -58,5 +59,58 @@ fn emission_step(u: u32) {
 @compute @workgroup_size(WG)
 fn emission(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     emission_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Per epoch, before spec 365: the largest normalised combined emission.
+fn pruning_max_step(e: u32) {
+    if e >= P.n_epochs || (hdr(e, H_FLAGS) & FLAG_RANK_TRUST_PRUNING) == 0u {
+        return;
+    }
+    let n = hdr(e, H_N);
+    let ub = hdr(e, H_UID_BASE);
+    var m = I32F32_MIN;
+    for (var i = 0u; i < n; i++) {
+        m = i32f32_max_of(m, ld_u(P.comb, ub + i));
+    }
+    let es = P.estate + e * ES_WORDS + ES_PRUNE_MAX;
+    uw[es] = m.x;
+    uw[es + 1u] = m.y;
+}
+
+@compute @workgroup_size(WG)
+fn pruning_max(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    pruning_max_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// Per uid, before spec 365: `vec_max_upscale_to_u16` of the normalised combined emission
+// (pruning scores): scaled so the maximum reads 65535, rounded.
+fn pruning_step(u: u32) {
+    if u >= P.n_uids {
+        return;
+    }
+    let e = uw[P.uid_epoch + u];
+    if (hdr(e, H_FLAGS) & FLAG_RANK_TRUST_PRUNING) == 0u {
+        return;
+    }
+    let es = P.estate + e * ES_WORDS + ES_PRUNE_MAX;
+    let m = vec2<u32>(uw[es], uw[es + 1u]);
+    let x = ld_u(P.comb, u);
+    let u16_max = i32f32_from_u16(65535u);
+    var score: u32;
+    if is_zero64(m) {
+        score = fixed_proportion_to_u16(x);
+    } else if lt_i64(i32f32_from_u16(32768u), m) {
+        score = i32f32_saturating_to_u16(i32f32_round(i32f32_saturating_mul(x, i32f32_safe_div(u16_max, m))));
+    } else {
+        score = i32f32_saturating_to_u16(i32f32_round(i32f32_safe_div(i32f32_saturating_mul(x, u16_max), m)));
+    }
+    uw[P.out_prune + u] = score;
+}
+
+@compute @workgroup_size(WG)
+fn pruning(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    pruning_step(flat_id(gid, nwg));
     check_loop_budget();
 }

@@ -265,6 +265,15 @@ struct I32F32 {
         return i < 0 ? 0 : (u64)i;
     }
 
+    // `round()`: to the nearest integer, ties away from zero (saturating at the top).
+    YUMA_HD I32F32 round() const {
+        const i64 int_mask = ~(((i64)1 << 32) - 1);
+        if (bits >= 0) return of(saturating_add(HALF()).bits & int_mask);
+        // -round(|x|) on the magnitude as a u64: |MIN| and |x| + 1/2 fit there, and the
+        // rounded magnitude is at most 2^63, whose negation is MIN.
+        u64 mag = ((u64)0 - (u64)bits + ((u64)1 << 31)) & (u64)int_mask;
+        return of((i64)((u64)0 - mag));
+    }
     YUMA_HD I32F32 max_of(I32F32 r) const { return bits >= r.bits ? *this : r; }
     YUMA_HD I32F32 min_of(I32F32 r) const { return bits <= r.bits ? *this : r; }
 };

@@ -238,6 +238,17 @@ fn i32f32_saturating_to_u16(a: vec2<u32>) -> u32 {
     return min(a.y, 65535u);
 }
 
+// `round()`: to the nearest integer, ties away from zero (saturating at the top).
+fn i32f32_round(a: vec2<u32>) -> vec2<u32> {
+    if !is_neg(a) {
+        return vec2<u32>(0u, i32f32_saturating_add(a, I32F32_HALF).y);
+    }
+    // -round(|x|) on the magnitude as a u64: |MIN| and |x| + 1/2 fit there, and the
+    // rounded magnitude is at most 2^63, whose negation is MIN.
+    let mag = wrapping_add64(wrapping_neg64(a), I32F32_HALF);
+    return wrapping_neg64(vec2<u32>(0u, mag.y));
+}
+
 fn u16_proportion_to_fixed(x: u32) -> vec2<u32> {
     return i32f32_safe_div(i32f32_from_u16(x), i32f32_from_u16(65535u));
 }

@@ -97,10 +97,10 @@ struct Params {
     out_sw: u32,
     out_fail: u32,
     a_srank: u32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
-    pad3: u32,
+    a_prerank: u32,
+    comb: u32,
+    out_strust: u32,
+    out_prune: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> uw: array<u32>;
@@ -121,6 +121,13 @@ const FLAG_YUMA3: u32 = 1u;
 const FLAG_LIQUID_ALPHA: u32 = 2u;
 const FLAG_COMMIT_REVEAL: u32 = 4u;
 const FLAG_HAS_OWNER: u32 = 8u;
+// Rule flags (src/epoch/rules.rs, FLAG_* in src/backend/pack.rs).
+const FLAG_OWNER_PERMIT: u32 = 16u;
+const FLAG_TOPK_ZERO: u32 = 32u;
+const FLAG_BONDS_OUTDATED: u32 = 64u;
+const FLAG_SIGMOID_STEEPNESS: u32 = 128u;
+const FLAG_EXP_UNCLAMPED: u32 = 256u;
+const FLAG_RANK_TRUST_PRUNING: u32 = 512u;
 
 // Words per header, and the header fields' word offsets (EpochHeader in pack.rs).
 const HDR_WORDS: u32 = 26u;
@@ -157,6 +164,7 @@ const ES_EM_SUM: u32 = 12u;
 const ES_ASTAKE_ZERO: u32 = 14u;
 const ES_STAKE_WIDE: u32 = 16u;
 const ES_ACTIVE_SUM: u32 = 20u;
+const ES_PRUNE_MAX: u32 = 22u;
 
 // Which epochs a generic kernel touches.
 const MODE_YUMA3: u32 = 1u;

@@ -21,7 +21,7 @@ YUMA_KERNEL(stake_total) {
         I64F64 total = I64F64::saturating_from_u64(load_u64(b.alpha_stake, u))
                            .saturating_add(I64F64::saturating_from_u64(load_u64(b.tao_stake, u)).saturating_mul(tw));
         store_u64(b.stake, u, total.saturating_to_u64());
-        bool owner = (h.flags & FLAG_HAS_OWNER) && h.owner_uid == i;
+        bool owner = (h.flags & FLAG_HAS_OWNER) && (h.flags & FLAG_OWNER_PERMIT) && h.owner_uid == i;
         b.filtered[u] = !owner && total.saturating_to_u64() < threshold ? 0 : total.bits;
     }
 }
@@ -67,13 +67,14 @@ YUMA_KERNEL(stake_permits) {
     for (u32 i = tid; i < n; i += nt) {
         u32 u = h.uid_base + i;
         i64 x = stake[i];
-        bool keep = x != 0;
+        // Before spec 273 (`is_topk`) zero stakes take permits too.
+        bool keep = x != 0 || (h.flags & FLAG_TOPK_ZERO);
         if (n >= k) {
             u32 rank = 0;
             for (u32 j = 0; j < n; j++) rank += stake[j] < x || (stake[j] == x && j < i);
             if (rank < n - k) keep = false;
         }
-        bool owner = (h.flags & FLAG_HAS_OWNER) && h.owner_uid == i;
+        bool owner = (h.flags & FLAG_HAS_OWNER) && (h.flags & FLAG_OWNER_PERMIT) && h.owner_uid == i;
         bool permit = b.validator_permit[u] != 0 || owner;
         b.new_validator_permit[u] = keep || owner;
         b.permit[u] = permit;

@@ -12,8 +12,10 @@ fn ld_wide(u: u32) -> vec4<u32> {
     return vec4<u32>(uw[at], uw[at + 1u], uw[at + 2u], uw[at + 3u]);
 }
 
+// The owner's threshold exemption and permits (from spec 397).
 fn is_owner(e: u32, i: u32) -> bool {
-    return (hdr(e, H_FLAGS) & FLAG_HAS_OWNER) != 0u && hdr(e, H_OWNER) == i;
+    let f = hdr(e, H_FLAGS);
+    return (f & FLAG_HAS_OWNER) != 0u && (f & FLAG_OWNER_PERMIT) != 0u && hdr(e, H_OWNER) == i;
 }
 
 // `get_tao_weight` widened to I64F64: `raw / u64::MAX` in U96F32.
@@ -169,7 +171,8 @@ fn stake_permits_step(u: u32) {
     let k = hdr(e, H_MAX_VALIDATORS);
     let i = u - hdr(e, H_UID_BASE);
     let s = ld_u(P.stake, u);
-    var keep = !is_zero64(s);
+    // Before spec 273 (`is_topk`) zero stakes take permits too.
+    var keep = !is_zero64(s) || (hdr(e, H_FLAGS) & FLAG_TOPK_ZERO) != 0u;
     if n >= k && atomicLoad(&acc[P.a_srank + u]) < n - k {
         keep = false;
     }

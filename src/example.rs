@@ -2,6 +2,7 @@
 //! over every uid, power-law stake, warm bonds, recent updates. Used by `yuma run
 //! --example`, the benchmarks and the load test.
 
+use crate::model::subnet::{MechanismInput, SubnetInput};
 use crate::model::{EpochInput, SparseMatrix};
 
 /// Which epoch variant to build; parsed from and shown as `y3-la`, `y3` or `orig`.
@@ -67,6 +68,23 @@ impl SplitMix {
 /// The `yuma run --example` subnet: 256 uids, 64 validators, Yuma3 + liquid alpha.
 pub fn default_example() -> EpochInput {
     realistic(256, 64, Variant::Yuma3Liquid, 1)
+}
+
+/// The `yuma run --example --mechanisms M` subnet: the default example's uids, stake and
+/// hyperparameters, run by `mechanisms` mechanisms (1 to 16) with an even split; mechanism
+/// k holds the weights, bonds and updates of the example built from seed k + 1.
+pub fn example_subnet(mechanisms: usize) -> SubnetInput {
+    let mut subnet = SubnetInput::from_epoch(default_example());
+    subnet.mechanisms.extend((1..mechanisms as u64).map(|k| {
+        let e = realistic(256, 64, Variant::Yuma3Liquid, k + 1);
+        MechanismInput {
+            last_update: e.last_update,
+            commit_block: e.commit_block,
+            weights: e.weights,
+            bonds: e.bonds,
+        }
+    }));
+    subnet
 }
 
 /// A realistic subnet of `n` uids whose first `validators` uids validate with full weight
@@ -152,5 +170,6 @@ pub fn realistic(n: u16, validators: u16, variant: Variant, seed: u64) -> EpochI
         validator_permit: (0..nu).map(|i| i < v).collect(),
         weights: SparseMatrix::from_rows(&weights),
         bonds: SparseMatrix::from_rows(&bonds),
+        spec_version: None,
     }
 }

@@ -182,6 +182,20 @@ impl I32F32 {
         if i < 0 { 0 } else { i as u64 }
     }
 
+    /// `round()`: to the nearest integer, ties away from zero (saturating at the top).
+    pub const fn round(self) -> Self {
+        const HALF: i64 = 1 << 31;
+        const INT: i64 = !((1 << 32) - 1);
+        if self.0 >= 0 {
+            Self(self.0.saturating_add(HALF) & INT)
+        } else {
+            // -round(|x|) on the magnitude as a u64: |MIN| and |x| + 1/2 fit there, and the
+            // rounded magnitude is at most 2^63, whose negation is MIN.
+            let mag = (self.0.unsigned_abs() + HALF as u64) & INT as u64;
+            Self((mag as i64).wrapping_neg())
+        }
+    }
+
     /// `max` as `Ord::max`.
     pub const fn max_of(self, rhs: Self) -> Self {
         if self.0 >= rhs.0 { self } else { rhs }
@@ -412,6 +426,61 @@ pub fn exp_lanes<const L: usize>(operands: [I32F32; L]) -> [Option<I32F32>; L] {
         }
     }
     out
+}
+
+/// `safe_exp` of the runtimes before spec 365: [`exp`] unclamped, 0 where it overflows.
+pub fn safe_exp(input: I32F32) -> I32F32 {
+    exp(input).unwrap_or(I32F32::ZERO)
+}
+
+/// `transcendental::ln` for I32F32 in and out: `log2(x) / LOG2_E`; `None` for `x <= 0`.
+pub fn ln(x: I32F32) -> Option<I32F32> {
+    // LOG2_E as the upstream I9F23 constant (bits 0xB8AA3B), widened to I32F32.
+    const LOG2_E: I32F32 = I32F32(0xB8_AA3B << 9);
+    log2(x)?.checked_div(LOG2_E)
+}
+
+/// `safe_ln`: [`ln`], or 0 where it fails.
+pub fn safe_ln(x: I32F32) -> I32F32 {
+    ln(x).unwrap_or(I32F32::ZERO)
+}
+
+/// `transcendental::log2`: `-log2(1 / x)` below 1; `None` for `x <= 0`.
+fn log2(x: I32F32) -> Option<I32F32> {
+    if x.0 <= 0 {
+        return None;
+    }
+    if x < I32F32::ONE {
+        let inverse = I32F32::ONE.checked_div(x)?;
+        return Some(I32F32(-log2_inner(inverse).0));
+    }
+    Some(log2_inner(x))
+}
+
+/// `log2_inner` for `x >= 1`: whole halvings, then one bit per squaring (32 of them).
+fn log2_inner(x: I32F32) -> I32F32 {
+    // `rs`: halve, rounding half up.
+    let rs = |v: i64| (v >> 1) + (v & 1);
+    let two = 2i64 << 32;
+    let (mut x, mut result) = (x.0, 0i64);
+    while x >= two {
+        result += 1;
+        x = rs(x);
+    }
+    if x == I32F32::ONE.0 {
+        // `from_num` of the bits as an integer: whole halvings only.
+        return I32F32(result << 32);
+    }
+    for _ in 0..32 {
+        // x < 2, so the square stays below 4: exact product, floored.
+        x = ((x as i128 * x as i128) >> 32) as i64;
+        result <<= 1;
+        if x >= two {
+            result |= 1;
+            x = rs(x);
+        }
+    }
+    I32F32(result)
 }
 
 /// `exp_safe`: clamps the input to [-20, 20]; an overflowing `exp` gives 0 or `MAX`.

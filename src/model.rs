@@ -7,6 +7,8 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
+pub mod subnet;
+
 /// Sparse u16 matrix in CSR form, rows kept in storage order (unsorted rows, explicit
 /// zeros and column uids >= n are all preserved).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -153,6 +155,10 @@ pub struct EpochInput {
     pub weights: SparseMatrix,
     /// Bond rows in storage order.
     pub bonds: SparseMatrix,
+    /// Runtime spec version whose rules to run (ERAS.md): the era at or below it.
+    /// Absent: today's rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_version: Option<u32>,
 }
 
 /// Everything one epoch writes back (FORMAT.md `output`).
@@ -161,11 +167,17 @@ pub struct EpochInput {
 pub struct EpochOutput {
     /// Per uid: updated within the activity cutoff.
     pub active: Vec<bool>,
-    /// Per uid total stake (alpha + tao * tao_weight), rao.
-    #[serde(with = "u64_vec")]
-    pub stake: Vec<u64>,
+    /// Per uid total stake (alpha + tao * tao_weight), rao; absent before spec 397.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_u64_vec")]
+    pub stake: Option<Vec<u64>>,
     /// Per uid normalised stake as a u16 proportion.
     pub stake_weight: Vec<u16>,
+    /// Per uid rank (Rank storage, u16); only before spec 365.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<Vec<u16>>,
+    /// Per uid trust, clipped over unclipped rank (Trust storage, u16); only before spec 365.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<Vec<u16>>,
     /// Per uid consensus.
     pub consensus: Vec<u16>,
     /// Per uid incentive.
@@ -185,7 +197,11 @@ pub struct EpochOutput {
     /// Per uid validator (dividend) emission, rao.
     #[serde(with = "u64_vec")]
     pub validator_emission: Vec<u64>,
-    /// Per uid stored bond row (empty for uids without a new permit).
+    /// Per uid pruning score (PruningScores storage, u16); only before spec 365.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruning_score: Option<Vec<u16>>,
+    /// Per uid stored bond row (empty for uids without a new permit; before spec 320,
+    /// the input row for uids with neither an old nor a new permit).
     pub bonds: SparseMatrix,
 }
 
@@ -257,9 +273,22 @@ pub enum InputError {
         "field `bonds_moving_average` is {0}, above 1000000 (a proportion in parts per million)"
     )]
     BondsMovingAverage(u64),
-    /// A format version other than 1.
-    #[error("field `format` is {0}, only format 1 is supported")]
+    /// A format version other than 1 (one mechanism) or 2 (a subnet).
+    #[error("field `format` is {0}, only formats 1 and 2 are supported")]
     Format(u32),
+    /// A `spec_version` before dTAO, whose rules are not known here.
+    #[error("field `spec_version` is {0}, below 233 (dTAO): no rule set before it is known")]
+    SpecVersion(u32),
+    /// A value the era's storage could not hold or its epoch could not read.
+    #[error("field `{field}` {reason} (spec_version {spec})")]
+    Era {
+        /// Field name.
+        field: &'static str,
+        /// The input's spec version.
+        spec: u32,
+        /// What is wrong with it in that era.
+        reason: String,
+    },
     /// The sum of total stakes overflows I64F64 (the chain's sum would wrap).
     #[error("fields `alpha_stake`/`tao_stake`: the total stake sum overflows I64F64 at uid {uid}")]
     StakeOverflow {
@@ -350,42 +379,6 @@ fn ascending<T: Copy>(x: &[T], ok: impl Fn(T, T) -> bool) -> bool {
     x.windows(2).fold(true, |all, w| all & ok(w[0], w[1]))
 }
 
-/// The inputs of a `yuma run --input` file: one input, one case (its `input` is used), or a
-/// JSON array of either; `true` when the file held an array. Errors name the element and
-/// field, e.g. `[2].input.weights`.
-pub fn inputs_from_json(text: &str) -> Result<(Vec<EpochInput>, bool), InputError> {
-    use serde_json::Value;
-    let value: Value = decode(text)?;
-    let one = |v: &Value, at: String| {
-        let (v, at) = match v.get("input") {
-            Some(input) if v.get("format").is_some() => (input, format!("{at}input.")),
-            _ => (v, at),
-        };
-        decode::<EpochInput>(&v.to_string()).map_err(|e| match e {
-            InputError::Json { path, reason } if !at.is_empty() => InputError::Json {
-                path: format!("{at}{}", path.trim_start_matches('.')),
-                reason,
-            },
-            e => e,
-        })
-    };
-    match &value {
-        Value::Array(items) => {
-            let inputs = items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| one(v, format!("[{i}].")))
-                .collect::<Result<_, _>>()?;
-            Ok((inputs, true))
-        }
-        Value::Object(_) => Ok((vec![one(&value, String::new())?], false)),
-        _ => Err(InputError::Json {
-            path: ".".into(),
-            reason: "expected an object (an input or a case) or an array of them".into(),
-        }),
-    }
-}
-
 /// Decodes any serde type from JSON with the failing path in the error.
 pub fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, InputError> {
     let de = &mut serde_json::Deserializer::from_str(text);
@@ -425,6 +418,22 @@ mod u64_str {
         NumOrStr::deserialize(d)
             .map_err(|_| D::Error::custom("expected a u64 as a number or a decimal string"))?
             .into_u64()
+    }
+}
+
+/// `Option<Vec<u64>>` as decimal strings, for fields some eras do not write.
+mod opt_u64_vec {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u64>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => super::u64_vec::serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u64>>, D::Error> {
+        super::u64_vec::deserialize(d).map(Some)
     }
 }
 
@@ -507,12 +516,32 @@ fn first_diff<T: PartialEq + std::fmt::Debug>(
     })
 }
 
+/// [`first_diff`] of a field some eras do not write: present on one side only differs.
+fn opt_diff<T: PartialEq + std::fmt::Debug>(
+    field: &'static str,
+    e: &Option<Vec<T>>,
+    g: &Option<Vec<T>>,
+) -> Option<Mismatch> {
+    match (e, g) {
+        (Some(e), Some(g)) => first_diff(field, e, g),
+        (None, None) => None,
+        (e, g) => Some(Mismatch {
+            field,
+            uid: None,
+            expected: if e.is_some() { "present" } else { "absent" }.into(),
+            got: if g.is_some() { "present" } else { "absent" }.into(),
+        }),
+    }
+}
+
 impl EpochOutput {
     /// Compares every field exactly against `got`, returning the first difference.
     pub fn first_difference(&self, got: &EpochOutput) -> Option<Mismatch> {
         first_diff("active", &self.active, &got.active)
-            .or_else(|| first_diff("stake", &self.stake, &got.stake))
+            .or_else(|| opt_diff("stake", &self.stake, &got.stake))
             .or_else(|| first_diff("stake_weight", &self.stake_weight, &got.stake_weight))
+            .or_else(|| opt_diff("rank", &self.rank, &got.rank))
+            .or_else(|| opt_diff("trust", &self.trust, &got.trust))
             .or_else(|| first_diff("consensus", &self.consensus, &got.consensus))
             .or_else(|| first_diff("incentive", &self.incentive, &got.incentive))
             .or_else(|| first_diff("dividend", &self.dividend, &got.dividend))
@@ -545,6 +574,7 @@ impl EpochOutput {
                     &got.validator_emission,
                 )
             })
+            .or_else(|| opt_diff("pruning_score", &self.pruning_score, &got.pruning_score))
             .or_else(|| first_diff("bonds", &self.bonds.to_rows(), &got.bonds.to_rows()))
     }
 }

@@ -2,11 +2,12 @@
 //! stdout, each run as a user would run it.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use yuma::example::default_example;
-use yuma::model::EpochOutput;
+use yuma::model::subnet::{SubnetCase, SubnetOutput};
+use yuma::model::{Case, EpochOutput};
 
 fn yuma(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_yuma"))
@@ -70,6 +71,51 @@ fn verify_passes_good_cases_and_names_the_first_difference() {
     );
 }
 
+#[test]
+fn verify_and_bench_run_past_eras() {
+    let eras = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/eras");
+    for era in ["233", "320", "397"] {
+        let out = yuma(&["verify", eras.join(era).to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains(" 0 failed"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+    let bench = |era: &str| {
+        yuma(&[
+            "bench",
+            "--backend",
+            "cpu",
+            "--era",
+            era,
+            "--subnets",
+            "2",
+            "--n",
+            "16",
+            "--validators",
+            "4",
+            "--repeats",
+            "1",
+        ])
+    };
+    let out = bench("330");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("rules of era 320"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = bench("200");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("below 233"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// Kills the daemon when the test ends, however it ends.
 struct Daemon(Child);
 
@@ -78,6 +124,62 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+fn repo_subnet_cases() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/mechanisms")
+}
+
+/// Format 2 through the binary: `verify` on every subnet case, `run` on an array mixing
+/// both formats, and the two-mechanism example.
+#[test]
+fn subnet_cases_run_and_verify_exactly() {
+    let out = yuma(&["verify", repo_subnet_cases().to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(" 0 failed") && stdout.contains("m16-even-n64-y3-la"),
+        "{stdout}"
+    );
+
+    let subnet =
+        std::fs::read_to_string(repo_subnet_cases().join("m2-even-e7-identical-n3-y3.json"))
+            .unwrap();
+    let epoch = std::fs::read_to_string(repo_cases().join("n3-small-y3-la.json")).unwrap();
+    let dir = std::env::temp_dir().join(format!("yuma-cli-mixed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mixed = dir.join("mixed.json");
+    std::fs::write(&mixed, format!("[{subnet}, {epoch}]")).unwrap();
+    let out = yuma(&["run", "--input", mixed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got: (SubnetOutput, EpochOutput) =
+        serde_json::from_slice(&out.stdout).expect("two outputs");
+    let want_subnet: SubnetCase = serde_json::from_str(&subnet).unwrap();
+    let want_epoch: Case = serde_json::from_str(&epoch).unwrap();
+    assert_eq!(want_subnet.output.unwrap().first_difference(&got.0), None);
+    assert_eq!(want_epoch.output.unwrap().first_difference(&got.1), None);
+    let out = yuma(&["verify", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("PASS mixed.json[1]"),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+
+    let out = yuma(&["run", "--example", "--mechanisms", "2", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got: SubnetOutput = serde_json::from_slice(&out.stdout).expect("format 2 output JSON");
+    let want = yuma::epoch::mechanisms::run_subnet(&yuma::example::example_subnet(2)).unwrap();
+    assert_eq!(want.first_difference(&got), None);
+    let out = yuma(&["run", "--example", "--mechanisms", "2"]);
+    assert!(
+        text(&out.stdout).contains("2 mechanisms"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = yuma(&["run", "--example", "--mechanisms", "17"]);
+    assert!(!out.status.success());
 }
 
 #[test]

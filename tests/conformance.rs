@@ -1,6 +1,7 @@
 //! Every conformance case must match the chain's outputs exactly on the CPU path: the
-//! repository copy always, and ../shared/conformance/cases when present. (The GPU
-//! backends and the daemon check the same cases in their own test files.)
+//! repository copy always, and ../shared/conformance/cases when present, today's cases and
+//! every era's (`eras/<spec>/`, run under that spec's rules). (The GPU backends and the
+//! daemon check the same cases in their own test files.)
 
 mod common;
 
@@ -19,7 +20,7 @@ fn cpu_matches_every_case_in_each_layout() {
 }
 
 fn check_layout(layout: Layout, name: &str) {
-    let cases = common::cases::conformance_cases();
+    let cases = common::cases::all_cases();
     let mut failures = Vec::new();
     for (path, case) in &cases {
         let expected = case
@@ -43,4 +44,26 @@ fn check_layout(layout: Layout, name: &str) {
         ),
         &failures,
     );
+}
+
+/// Every era case carries a `spec_version` that selects the era of its directory.
+#[test]
+fn every_era_case_names_its_spec() {
+    for (path, case) in common::cases::era_cases() {
+        let spec = case
+            .input
+            .spec_version
+            .unwrap_or_else(|| panic!("{path}: no spec_version"));
+        let dir = std::path::Path::new(&path)
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|d| d.to_str())
+            .and_then(|d| d.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("{path}: not in an era directory"));
+        assert_eq!(
+            yuma::epoch::rules::Rules::for_spec(Some(spec)).unwrap().era,
+            dir,
+            "{path}: spec_version {spec} selects another era than its directory"
+        );
+    }
 }

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use yuma::backend::EpochResult;
 use yuma::backend::cuda::{
-    finish, input_words, kernel_order, output_from_words, output_words, prepare,
+    finish, input_words, kernel_order, output_from_words, output_words, prepare, unsupported_in,
 };
 use yuma::backend::pack::PackedBatch;
 use yuma::fixed::{
@@ -217,6 +217,78 @@ fn host_kernels_match_every_conformance_case() {
     );
 }
 
+/// Every era case the kernels run (all but liquid alpha v1, which the backend refuses),
+/// against the CPU and the chain's outputs.
+#[test]
+fn host_kernels_match_every_era_case() {
+    let cases = common::cases::era_cases();
+    let (run, refused): (Vec<_>, Vec<_>) = cases
+        .iter()
+        .partition(|(_, c)| unsupported_in(std::slice::from_ref(&c.input)).is_none());
+    for (path, c) in &refused {
+        assert!(
+            c.input.liquid_alpha && c.input.spec_version.is_some_and(|s| s < 273),
+            "{path}: refused but not liquid alpha v1"
+        );
+    }
+    let inputs: Vec<EpochInput> = run.iter().map(|(_, c)| c.input.clone()).collect();
+    let chain: Vec<Option<&EpochOutput>> = run.iter().map(|(_, c)| c.output.as_ref()).collect();
+    let failures = compare("eras", &inputs, &chain);
+    common::report(
+        &format!(
+            "cuda host: {} era cases x {} grid emulations ({} refused: liquid alpha v1), {} mismatches",
+            run.len(),
+            GRIDS.len(),
+            refused.len(),
+            failures.len()
+        ),
+        &failures,
+    );
+}
+
+/// Random epochs under every era's rule set (liquid alpha v1 left off before 273).
+#[test]
+fn host_kernels_match_cpu_in_every_era() {
+    let mut rng = common::epochgen::Rng::new(0x5EED_E4A1);
+    let mut failures = Vec::new();
+    for &spec in &yuma::epoch::rules::ERAS {
+        let inputs: Vec<EpochInput> = (0..24)
+            .map(|_| {
+                let n = rng.pick(&[0, 1, 2, 7, 16, 33]);
+                let density = rng.pick(&[0, 10, 50, 100]);
+                let mut shape = common::epochgen::shape(&mut rng, n, density);
+                if spec < 273 {
+                    shape.liquid_alpha = false;
+                }
+                common::epochgen::era_epoch(&mut rng, shape, spec)
+            })
+            .collect();
+        failures.extend(compare(&format!("spec{spec}"), &inputs, &[]));
+    }
+    common::report(
+        &format!(
+            "cuda host: random era epochs, {} mismatches",
+            failures.len()
+        ),
+        &failures,
+    );
+}
+
+/// Every format 2 case: all mechanisms' epochs in one host-emulated CUDA batch per grid,
+/// split and fold on the host, exactly the chain's outputs.
+#[test]
+fn host_kernels_match_every_subnet_case() {
+    if compiler().is_none() {
+        return;
+    }
+    for (threads, reverse) in GRIDS {
+        let tag = format!("subnets-{threads}-{}", if reverse { "rev" } else { "fwd" });
+        common::cases::check_subnets(&format!("cuda host {tag}"), |epochs| {
+            run_host(epochs, threads, reverse, &tag)
+        });
+    }
+}
+
 /// xorshift64*: a small seeded generator, so every run checks the same epochs.
 struct Rng(u64);
 
@@ -346,6 +418,7 @@ fn epoch(rng: &mut Rng, n: usize, dense: bool) -> EpochInput {
         validator_permit: (0..n).map(|_| rng.chance(70)).collect(),
         weights,
         bonds,
+        spec_version: None,
     }
 }
 

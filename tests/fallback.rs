@@ -55,3 +55,49 @@ fn fallback_reruns_the_batch_on_the_cpu() {
             .contains("CPU fallback")
     );
 }
+
+/// A backend that cannot run past rule sets, as a GPU backend refuses liquid alpha v1.
+struct TodayOnly;
+
+impl Backend for TodayOnly {
+    fn describe(&self) -> String {
+        "today only".into()
+    }
+    fn run_batch(&self, inputs: &[EpochInput]) -> Result<Vec<EpochResult>, BackendError> {
+        if let Some(spec) = inputs.iter().find_map(|x| x.spec_version) {
+            return Err(BackendError::Unsupported {
+                backend: "test",
+                reason: format!("spec_version {spec}"),
+            });
+        }
+        CpuBackend::new().run_batch(inputs)
+    }
+}
+
+#[test]
+fn an_unsupported_rule_set_is_refused_or_run_on_the_cpu() {
+    let inputs: Vec<EpochInput> = [233, 300, 365]
+        .into_iter()
+        .map(|spec| EpochInput {
+            spec_version: Some(spec),
+            ..realistic(32, 8, Variant::Original, spec as u64)
+        })
+        .collect();
+    let err = TodayOnly.run_batch(&inputs).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot run this batch: spec_version 233"),
+        "{err}"
+    );
+    let got = CpuFallback::new(Box::new(TodayOnly))
+        .run_batch(&inputs)
+        .unwrap();
+    let want = CpuBackend::new().run_batch(&inputs).unwrap();
+    for ((g, w), x) in got.iter().zip(&want).zip(&inputs) {
+        let (g, w) = (g.as_ref().unwrap(), w.as_ref().unwrap());
+        assert_eq!(w.first_difference(g), None);
+        // Every one of these eras is before 397 (no stake); rank only before 365.
+        assert!(g.stake.is_none());
+        assert_eq!(g.rank.is_some(), x.spec_version < Some(365));
+    }
+}

@@ -1097,6 +1097,79 @@ fn exp_safe() {
     );
 }
 
+/// The runtimes before spec 365: `safe_exp` is upstream `exp` unclamped, 0 on overflow.
+#[test]
+fn safe_exp() {
+    let n = cases();
+    let e = edges_i64();
+    let op = "safe_exp";
+    run1(
+        op,
+        &e,
+        n,
+        |r| exp_input(r, &e),
+        all1,
+        |x| {
+            let want: UI32F32 = transcendental::exp(u32f(x)).unwrap_or(UI32F32::from_num(0));
+            same(
+                op,
+                || format!("x={x:#x}"),
+                fixed::safe_exp(I32F32(x)).0,
+                want.to_bits(),
+            )
+        },
+    );
+}
+
+/// Liquid alpha v1 (before spec 273): `safe_ln` is upstream `ln`, 0 where it fails.
+#[test]
+fn safe_ln() {
+    let n = cases();
+    let e = edges_i64();
+    let op = "safe_ln";
+    run1(
+        op,
+        &e,
+        n,
+        |r| any_i64(r, &e),
+        all1,
+        |x| {
+            let want: UI32F32 = transcendental::ln(u32f(x)).unwrap_or(UI32F32::from_num(0));
+            same(
+                op,
+                || format!("x={x:#x}"),
+                fixed::safe_ln(I32F32(x)).0,
+                want.to_bits(),
+            )
+        },
+    );
+}
+
+/// Pruning scores (before spec 365) round: ties away from zero.
+#[test]
+fn round() {
+    let n = cases();
+    let e = edges_i64();
+    let op = "round";
+    // Upstream panics (debug) or wraps where the rounded value leaves the range.
+    let fits = |x: i64| (i64::MIN + (1 << 31)..i64::MAX - (1 << 31)).contains(&x);
+    run1(
+        op,
+        &e,
+        n,
+        |r| any_i64(r, &e),
+        fits,
+        |x| {
+            same(
+                op,
+                || format!("x={x:#x}"),
+                I32F32(x).round().0,
+                u32f(x).round().to_bits(),
+            )
+        },
+    );
+}
+
 /// Many inputs at once, four lanes in lockstep (`exp_safe_lanes`) and a batch of ten
 /// (`exp_safe_many`, the AVX-512 path where the CPU has it): each output must equal
 /// upstream `exp_safe` of its own input, whatever its neighbours do (early finish,

@@ -51,6 +51,33 @@ fn dense_layout_matches_sparse_on_random_epochs() {
     );
 }
 
+/// Every era's rule set (liquid alpha v1 and the older bond masks among them) in both
+/// layouts.
+#[test]
+fn dense_layout_matches_sparse_in_every_era() {
+    let mut rng = Rng::new(0x5EED_E4A5);
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for &spec in &yuma::epoch::rules::ERAS {
+        for k in 0..60 {
+            let n = rng.pick(&[0, 1, 3, 16, 64, 100]);
+            let density = rng.pick(&[5, 50, 100]);
+            let mut shape = epochgen::shape(&mut rng, n, density);
+            shape.yuma3 = rng.chance(25);
+            let x = epochgen::era_epoch(&mut rng, shape, spec);
+            compare(&x, &format!("spec {spec} epoch {k} (n {n})"), &mut failures);
+            count += 1;
+        }
+    }
+    common::report(
+        &format!(
+            "layouts: compared {count} era epochs, {} failed",
+            failures.len()
+        ),
+        &failures,
+    );
+}
+
 #[test]
 fn dense_layout_matches_sparse_on_edge_epochs() {
     let mut rng = Rng::new(0x5EED_DE76);

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use yuma::epoch::run_epoch;
-use yuma::model::{EpochInput, InputError, decode, inputs_from_json};
+use yuma::model::{EpochInput, InputError, decode};
 
 /// A small valid input (three uids) as JSON.
 fn base() -> Value {
@@ -176,32 +176,62 @@ fn mutated_inputs_never_panic() {
 }
 
 #[test]
-fn input_files_hold_an_input_a_case_or_an_array() {
-    let input = base();
-    let case = json!({"format": 1, "name": "c", "input": base()});
-    let (one, many) = inputs_from_json(&input.to_string()).unwrap();
-    assert_eq!((one.len(), many), (1, false));
-    let (from_case, _) = inputs_from_json(&case.to_string()).unwrap();
-    assert_eq!(from_case, one);
-    let (both, many) = inputs_from_json(&json!([input, case]).to_string()).unwrap();
-    assert_eq!((both.len(), many), (2, true));
-    // Errors name the element and the field within it.
-    let mut bad = case.clone();
-    bad["input"]["kappa"] = json!(70000);
-    let e = inputs_from_json(&json!([base(), bad]).to_string()).unwrap_err();
-    assert!(
-        matches!(&e, InputError::Json { path, .. } if path == "[1].input.kappa"),
-        "{e}"
-    );
-    let e = inputs_from_json(&with("n", json!(-1)).to_string()).unwrap_err();
-    assert!(
-        matches!(&e, InputError::Json { path, .. } if path == "n"),
-        "{e}"
-    );
-    for not_an_input in ["3", "\"x\"", "null", "[1]", "{", ""] {
-        assert!(
-            matches!(inputs_from_json(not_an_input), Err(InputError::Json { .. })),
-            "{not_an_input}"
-        );
+fn era_inputs_are_refused_where_the_era_could_not_hold_them() {
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            with("spec_version", json!(232)),
+            "field `spec_version` is 232, below 233",
+        ),
+        (with("spec_version", json!(-1)), "spec_version"),
+        (
+            {
+                let mut v = with("spec_version", json!(300));
+                v["activity_cutoff"] = json!(70_000);
+                v
+            },
+            "field `activity_cutoff` is 70000, above 65535",
+        ),
+        (
+            {
+                let mut v = with("spec_version", json!(280));
+                v["alpha_sigmoid_steepness"] = json!(-5);
+                v
+            },
+            "field `alpha_sigmoid_steepness` is -5, negative",
+        ),
+        (
+            {
+                let mut v = with("spec_version", json!(319));
+                v["bonds"] = json!([[[7, 1000]], [], []]);
+                v
+            },
+            "field `bonds` row of uid 0 holds column uid 7, not below n = 3",
+        ),
+        (
+            with("spec_versio", json!(300)),
+            "unknown field `spec_versio`",
+        ),
+    ];
+    for (v, want) in cases {
+        let got = reject(&v);
+        assert!(got.contains(want), "expected `{want}` in `{got}`");
     }
+    // What today's rules take, a later era takes too.
+    let mut v = with("spec_version", json!(423));
+    v["activity_cutoff"] = json!(70_000);
+    let input: EpochInput = decode(&v.to_string()).unwrap();
+    assert!(run_epoch(&input).is_ok());
+}
+
+#[test]
+fn an_era_without_spec_version_is_today() {
+    let input: EpochInput = decode(&base().to_string()).unwrap();
+    let today = run_epoch(&input).unwrap();
+    let mut at = input.clone();
+    at.spec_version = Some(425);
+    assert_eq!(run_epoch(&at).unwrap(), today);
+    at.spec_version = Some(300);
+    let past = run_epoch(&at).unwrap();
+    assert!(past.stake.is_none() && past.rank.is_some() && past.trust.is_some());
+    assert_eq!(past.pruning_score.as_ref().map(Vec::len), Some(3));
 }

@@ -62,6 +62,97 @@ fn wgpu_matches_every_conformance_case() {
     );
 }
 
+/// Every era case: exact on the GPU where its rule set runs there; otherwise refused as
+/// unsupported, and exact through `--cpu-fallback`.
+#[test]
+fn wgpu_matches_every_era_case() {
+    let Some(b) = backend() else { return };
+    let cases = common::cases::era_cases();
+    let (on_gpu, refused): (Vec<_>, Vec<_>) = cases.iter().partition(|(_, c)| {
+        let rules = yuma::epoch::validate(&c.input).expect("valid era case");
+        yuma::backend::pack::unsupported(&rules, &c.input, true).is_none()
+    });
+    let mut failures = Vec::new();
+    let check = |failures: &mut Vec<String>,
+                 batch: &[&(String, yuma::model::Case)],
+                 got: Vec<yuma::backend::EpochResult>| {
+        for ((name, case), got) in batch.iter().map(|x| (&x.0, &x.1)).zip(got) {
+            let want = case.output.as_ref().expect("case has an output");
+            match got {
+                Ok(out) => {
+                    if let Some(m) = want.first_difference(&out) {
+                        failures.push(format!("{name}: {m}"));
+                    }
+                }
+                Err(e) => failures.push(format!("{name}: rejected: {e}")),
+            }
+        }
+    };
+    for chunk in on_gpu.chunks(64) {
+        let inputs: Vec<EpochInput> = chunk.iter().map(|(_, c)| c.input.clone()).collect();
+        check(
+            &mut failures,
+            chunk,
+            b.run_batch(&inputs).expect("wgpu batch"),
+        );
+    }
+    let fallback = yuma::backend::open_with(yuma::backend::BackendKind::Wgpu, true)
+        .expect("wgpu with CPU fallback");
+    for case in &refused {
+        let input = std::slice::from_ref(&case.1.input);
+        match b.run_batch(input) {
+            Err(yuma::backend::BackendError::Unsupported { reason, .. }) => {
+                assert!(reason.contains("spec_version"), "{}: {reason}", case.0)
+            }
+            other => failures.push(format!("{}: not refused: {:?}", case.0, other.is_ok())),
+        }
+        let got = fallback.run_batch(input).expect("fallback batch");
+        check(&mut failures, &[*case], got);
+    }
+    assert!(!on_gpu.is_empty() && !refused.is_empty());
+    common::report(
+        &format!(
+            "wgpu: {} era cases on the GPU, {} refused and run through the CPU fallback, {} failed",
+            on_gpu.len(),
+            refused.len(),
+            failures.len()
+        ),
+        &failures,
+    );
+}
+
+/// Random epochs under every era's rule set, CPU against GPU (liquid alpha v1, which the
+/// kernels do not run, left off before 273).
+#[test]
+fn wgpu_matches_cpu_in_every_era() {
+    let Some(b) = backend() else { return };
+    let mut rng = Rng::new(0x5EED_E4A0);
+    let mut compared = 0;
+    for &spec in &yuma::epoch::rules::ERAS {
+        let inputs: Vec<EpochInput> = (0..40)
+            .map(|_| {
+                let n = rng.pick(&[0, 1, 2, 7, 16, 33, 64]);
+                let density = rng.pick(&[0, 10, 50, 100]);
+                let mut shape = epochgen::shape(&mut rng, n, density);
+                if spec < 273 {
+                    shape.liquid_alpha = false;
+                }
+                epochgen::era_epoch(&mut rng, shape, spec)
+            })
+            .collect();
+        compared += compare(&b, &inputs, &format!("spec {spec}"));
+    }
+    eprintln!("wgpu vs cpu: compared {compared} random era epochs");
+}
+
+/// Every format 2 case: all mechanisms' epochs in one wgpu batch, split and fold on the
+/// host, exactly the chain's outputs.
+#[test]
+fn wgpu_matches_every_subnet_case() {
+    let Some(b) = backend() else { return };
+    common::cases::check_subnets("wgpu", |epochs| b.run_batch(epochs).expect("wgpu batch"));
+}
+
 /// Runs `inputs` on both backends and compares every field.
 fn compare(b: &WgpuBackend, inputs: &[EpochInput], what: &str) -> usize {
     let cpu = yuma::epoch::run_batch(inputs);
@@ -223,7 +314,10 @@ fn stake_edge(rng: &mut Rng, n: u16, variant: u32) -> EpochInput {
         6 => {
             if n > 0 {
                 let j = rng.below(n as u64) as usize;
-                let total = stake::compute(&x).expect("no overflow").total[j].saturating_to_u64();
+                let total = stake::compute(&x, &yuma::epoch::rules::Rules::TODAY)
+                    .expect("no overflow")
+                    .total[j]
+                    .saturating_to_u64();
                 x.stake_threshold = total
                     .saturating_add(rng.pick(&[0, 1]))
                     .saturating_sub(rng.pick(&[0, 1]));

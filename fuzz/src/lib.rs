@@ -8,7 +8,9 @@
 
 use prost::Message;
 use prost::bytes::{Buf, Bytes};
+use yuma::epoch::mechanisms::run_subnet_with;
 use yuma::epoch::{Layout, run_epoch_with};
+use yuma::model::subnet::AnyInput;
 use yuma::model::{Case, EpochInput, SparseMatrix};
 use yuma::server::proto::{self, MatrixForm};
 use yuma::server::{auth, codec, grpc_timeout, pb};
@@ -16,8 +18,8 @@ use yuma::server::{auth, codec, grpc_timeout, pb};
 /// Largest n whose epoch the decoder targets also run (bigger ones only decode).
 const RUN_MAX_N: u16 = 256;
 
-/// The JSON input decoder, as `yuma run --input` reads a file: one input, one case, or an
-/// array of either. What decodes must survive a JSON round trip unchanged, and what
+/// The JSON input decoder, as `yuma run --input` reads a file (`decode_documents`): a
+/// format 1 or 2 input, a case, or an array of them. What decodes must survive a JSON round trip unchanged, and what
 /// validates must run in both layouts with the same answer.
 pub fn json_input(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -30,15 +32,24 @@ pub fn json_input(data: &[u8]) {
         assert_eq!(back.input, case.input, "case input JSON round trip");
         assert_eq!(back.output, case.output, "case output JSON round trip");
     }
-    let Ok((inputs, _)) = yuma::model::inputs_from_json(text) else {
+    let Ok((cases, _)) = yuma::model::subnet::decode_documents(text) else {
         return;
     };
-    for input in inputs {
-        let again = serde_json::to_string(&input).expect("an input encodes");
-        let back = EpochInput::from_json(&again).expect("an encoded input decodes");
-        assert_eq!(back, input, "input JSON round trip");
-        if input.n <= RUN_MAX_N {
-            layouts_agree(&input);
+    for case in cases {
+        match case.into_parts().0 {
+            AnyInput::Epoch(input) => {
+                let again = serde_json::to_string(&input).expect("an input encodes");
+                let back = EpochInput::from_json(&again).expect("an encoded input decodes");
+                assert_eq!(back, input, "input JSON round trip");
+                if input.n <= RUN_MAX_N {
+                    layouts_agree(&input);
+                }
+            }
+            AnyInput::Subnet(input) => {
+                let sparse = format!("{:?}", run_subnet_with(&input, Layout::Sparse));
+                let dense = format!("{:?}", run_subnet_with(&input, Layout::Dense));
+                assert_eq!(sparse, dense, "subnet layouts");
+            }
         }
     }
 }
@@ -334,5 +345,7 @@ pub fn epoch_from_bytes(data: &[u8]) -> EpochInput {
         validator_permit,
         weights: c.matrix(nu),
         bonds: c.matrix(nu),
+        // Today's rules.
+        spec_version: None,
     }
 }

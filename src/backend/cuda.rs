@@ -79,7 +79,12 @@ pub const STEPS: [(&str, &str, &[&str]); 5] = [
     (
         "emission.cu",
         include_str!("../../kernels/emission.cu"),
-        &["emission_sum", "emission_split"],
+        &[
+            "emission_sum",
+            "emission_split",
+            "emission_prune_max",
+            "emission_prune",
+        ],
     ),
 ];
 
@@ -273,6 +278,15 @@ fn c_chars_to_string(chars: &[std::ffi::c_char]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// Why the kernels cannot run one of `inputs` (valid ones only; an invalid input fails
+/// alone later), if one of them they cannot.
+pub fn unsupported_in(inputs: &[EpochInput]) -> Option<String> {
+    inputs.iter().find_map(|x| {
+        let rules = crate::epoch::validate(x).ok()?;
+        crate::backend::pack::unsupported(&rules, x, true)
+    })
+}
+
 /// Inputs validated and packed: the batch of the valid ones, and where each input went.
 pub struct Prepared {
     /// The packed valid inputs.
@@ -283,7 +297,10 @@ pub struct Prepared {
 
 /// Validates every input and packs the valid ones (an invalid input fails only itself).
 pub fn prepare(inputs: &[EpochInput]) -> Prepared {
-    let checks: Vec<Result<(), InputError>> = inputs.iter().map(EpochInput::validate).collect();
+    let checks: Vec<Result<(), InputError>> = inputs
+        .iter()
+        .map(|x| crate::epoch::validate(x).map(|_| ()))
+        .collect();
     let batch = if checks.iter().all(Result::is_ok) {
         pack(inputs)
     } else {
@@ -329,13 +346,31 @@ pub fn input_words(b: &PackedBatch) -> [&[u32]; 14] {
 }
 
 /// Sizes in u32 words of the output buffers in `Buffers` order, the per-epoch status last.
-pub fn output_words(b: &PackedBatch) -> [usize; 15] {
+pub fn output_words(b: &PackedBatch) -> [usize; 17] {
     let (e, u, c) = (b.headers.len(), b.total_uids(), b.bond_capacity());
-    [u, 2 * u, u, u, u, u, u, u, 2 * u, 2 * u, 2 * u, u, c, c, e]
+    [
+        u,
+        2 * u,
+        u,
+        u,
+        u,
+        u,
+        u,
+        u,
+        2 * u,
+        2 * u,
+        2 * u,
+        u,
+        c,
+        c,
+        u,
+        u,
+        e,
+    ]
 }
 
 /// Sizes in bytes of the zeroed scratch buffers in `Buffers` order.
-fn scratch_bytes(b: &PackedBatch) -> [usize; 32] {
+fn scratch_bytes(b: &PackedBatch) -> [usize; 33] {
     let (e, u, w, c) = (
         b.headers.len(),
         b.total_uids(),
@@ -375,6 +410,7 @@ fn scratch_bytes(b: &PackedBatch) -> [usize; 32] {
         4 * c,            // ema_col
         8 * c,            // ema_val
         4 * u,            // ema_len
+        8 * u,            // comb_fx
     ]
 }
 
@@ -401,6 +437,8 @@ pub fn output_from_words(mut bufs: Vec<Vec<u32>>) -> (PackedOutput, Vec<u32>) {
         bond_len: next(),
         bond_cols: next(),
         bond_vals: next(),
+        trust: next(),
+        pruning_score: next(),
     };
     (out, status)
 }
@@ -535,8 +573,8 @@ impl CudaBackend {
             })
             .collect::<Result<_, _>>()?;
         {
-            let mut ptrs = [0u64; 61];
-            let mut guards = Vec::with_capacity(61);
+            let mut ptrs = [0u64; 64];
+            let mut guards = Vec::with_capacity(64);
             for (slot, (p, g)) in ptrs.iter_mut().zip(
                 inputs
                     .iter()
@@ -555,7 +593,7 @@ impl CudaBackend {
             for f in &self.functions {
                 let mut launch = s.launch_builder(f);
                 launch.arg(&ptrs);
-                // SAFETY: every kernel takes one `Buffers` (61 device pointers, in this
+                // SAFETY: every kernel takes one `Buffers` (64 device pointers, in this
                 // order) and touches only the ranges `pack` laid out for its epoch.
                 unsafe { launch.launch(cfg) }.map_err(device_error)?;
             }
@@ -578,6 +616,12 @@ impl Backend for CudaBackend {
     }
 
     fn run_batch(&self, inputs: &[EpochInput]) -> Result<Vec<EpochResult>, BackendError> {
+        if let Some(reason) = unsupported_in(inputs) {
+            return Err(BackendError::Unsupported {
+                backend: "cuda",
+                reason,
+            });
+        }
         let prepared = prepare(inputs);
         if prepared.batch.headers.is_empty() {
             return Ok(finish(prepared, &PackedOutput::default(), &[]));

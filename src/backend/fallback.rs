@@ -1,6 +1,7 @@
-//! Retry on the CPU: a GPU backend whose device fails mid-batch hands that batch to the
-//! CPU path instead of failing it, when the caller asked for that. Never a wrong number:
-//! a device failure yields no partial results, so the whole batch is recomputed.
+//! Retry on the CPU: a GPU backend whose device fails mid-batch, or that cannot run an
+//! epoch's rule set, hands that batch to the CPU path instead of failing it, when the
+//! caller asked for that. Never a wrong number: such a batch yields no partial results, so
+//! the whole batch is recomputed.
 
 use tracing::warn;
 
@@ -8,7 +9,8 @@ use crate::backend::cpu::CpuBackend;
 use crate::backend::{Backend, BackendError, EpochResult};
 use crate::model::EpochInput;
 
-/// Wraps a backend so that a [`BackendError::Device`] reruns the batch on the CPU.
+/// Wraps a backend so that a [`BackendError::Device`] or [`BackendError::Unsupported`]
+/// reruns the batch on the CPU.
 pub struct CpuFallback {
     primary: Box<dyn Backend>,
     cpu: CpuBackend,
@@ -33,6 +35,10 @@ impl Backend for CpuFallback {
         match self.primary.run_batch(inputs) {
             Err(e @ BackendError::Device { .. }) => {
                 warn!(error = %e, epochs = inputs.len(), "device failed; retrying the batch on the CPU");
+                self.cpu.run_batch(inputs)
+            }
+            Err(e @ BackendError::Unsupported { .. }) => {
+                warn!(error = %e, epochs = inputs.len(), "rule set not on this backend; running the batch on the CPU");
                 self.cpu.run_batch(inputs)
             }
             other => other,

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::epoch::mechanisms::AnyResult;
+use crate::model::subnet::AnyInput;
 use crate::model::{EpochInput, EpochOutput, InputError};
 
 /// One epoch's result: its output, or why its input was rejected.
@@ -27,6 +29,15 @@ pub enum BackendError {
         /// Backend name.
         backend: &'static str,
         /// Why.
+        reason: String,
+    },
+    /// An epoch's rule set (its `spec_version`) is one this backend cannot run; the CPU
+    /// can (`--cpu-fallback` reruns the batch there).
+    #[error("{backend} cannot run this batch: {reason}")]
+    Unsupported {
+        /// Backend name.
+        backend: &'static str,
+        /// Which rule set, and what of it is missing.
         reason: String,
     },
     /// The device failed while running a batch.
@@ -93,6 +104,13 @@ pub trait Backend: Send + Sync {
     /// Runs every epoch of `inputs`; results in input order. An invalid input fails only
     /// its own epoch; a device failure fails the whole batch.
     fn run_batch(&self, inputs: &[EpochInput]) -> Result<Vec<EpochResult>, BackendError>;
+
+    /// Runs inputs of either format in one batch: a subnet runs as one more epoch per
+    /// mechanism, split and folded on the host ([`crate::epoch::mechanisms`]); results in
+    /// input order.
+    fn run_any(&self, inputs: Vec<AnyInput>) -> Result<Vec<AnyResult>, BackendError> {
+        crate::epoch::mechanisms::run_any(inputs, |epochs| self.run_batch(epochs))
+    }
 
     /// How long a daemon batch should wait to fill when nothing else is said. A device
     /// batch costs about the same for one epoch as for a thousand, so waiting to fill it

@@ -9,6 +9,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use crate::epoch::rules::{BondMask, Rules, Sigmoid};
 use crate::model::{EpochInput, EpochOutput, SparseMatrix};
 
 /// Header flag: Yuma3 bonds.
@@ -17,8 +18,63 @@ pub const FLAG_YUMA3: u32 = 1;
 pub const FLAG_LIQUID_ALPHA: u32 = 2;
 /// Header flag: commit-reveal on.
 pub const FLAG_COMMIT_REVEAL: u32 = 4;
-/// Header flag: `owner_uid` is set.
+/// Header flag: `owner_uid` is set (and read: from spec 252).
 pub const FLAG_HAS_OWNER: u32 = 8;
+/// Rule flag (from 397): the owner is exempt from the stake threshold and holds both permits.
+pub const FLAG_OWNER_PERMIT: u32 = 16;
+/// Rule flag (before 273): permits go to the top-k stakes, zero stakes included.
+pub const FLAG_TOPK_ZERO: u32 = 32;
+/// Rule flag (before 257): bond (i, j) is dropped when `last_update[i] <= reg[j]`.
+pub const FLAG_BONDS_OUTDATED: u32 = 64;
+/// Rule flag (273-282): the sigmoid's exponent is `-s (d - 1/2)`.
+pub const FLAG_SIGMOID_STEEPNESS: u32 = 128;
+/// Rule flag (before 365): the sigmoid's exp is unclamped (`safe_exp`).
+pub const FLAG_EXP_UNCLAMPED: u32 = 256;
+/// Rule flag (before 365): trust and pruning scores are computed.
+pub const FLAG_RANK_TRUST_PRUNING: u32 = 512;
+
+/// The header flags that carry `rules` to the kernels (the rest of an era's differences
+/// are neutralised inputs, [`Rules::effective`], or output shaping in [`unpack`]).
+pub fn rule_flags(rules: &Rules) -> u32 {
+    let mut f = 0;
+    if rules.owner_permit {
+        f |= FLAG_OWNER_PERMIT;
+    }
+    if rules.topk_zero_stake {
+        f |= FLAG_TOPK_ZERO;
+    }
+    if rules.bond_mask == BondMask::Outdated {
+        f |= FLAG_BONDS_OUTDATED;
+    }
+    if rules.sigmoid == Sigmoid::Steepness {
+        f |= FLAG_SIGMOID_STEEPNESS;
+    }
+    if rules.sigmoid != Sigmoid::PercentClamped {
+        f |= FLAG_EXP_UNCLAMPED;
+    }
+    if rules.rank_trust_pruning {
+        f |= FLAG_RANK_TRUST_PRUNING;
+    }
+    f
+}
+
+/// Why the GPU kernels cannot run `input` under `rules`, if they cannot: the batch is then
+/// refused (and `--cpu-fallback` reruns it on the CPU), never approximated.
+/// `trust_pruning`: whether the backend's kernels compute trust and pruning scores.
+pub fn unsupported(rules: &Rules, input: &EpochInput, trust_pruning: bool) -> Option<String> {
+    let spec = input.spec_version.unwrap_or(rules.era);
+    if rules.liquid_alpha_v1 && input.liquid_alpha {
+        return Some(format!(
+            "spec_version {spec}: liquid alpha v1 (specs 233-272, LiquidAlphaOn) runs on the CPU only"
+        ));
+    }
+    if rules.rank_trust_pruning && !trust_pruning {
+        return Some(format!(
+            "spec_version {spec}: Rank, Trust and PruningScores (specs before 365) run on the CPU only"
+        ));
+    }
+    None
+}
 
 /// A u64 as two u32 words, low first (WGSL has no portable 64-bit integer).
 pub type U64Words = [u32; 2];
@@ -108,6 +164,8 @@ pub struct PackedBatch {
     pub b_vals: Vec<u32>,
     /// Output bond row capacity offsets (absolute), `n + 1` per epoch.
     pub ob_offsets: Vec<u32>,
+    /// One rule set per epoch, for the output shaping [`unpack`] does.
+    pub rules: Vec<Rules>,
 }
 
 impl PackedBatch {
@@ -153,6 +211,10 @@ pub struct PackedOutput {
     pub bond_cols: Vec<u32>,
     /// Output bond values (u16), at `ob_offsets`.
     pub bond_vals: Vec<u32>,
+    /// Per uid trust (u16), written before spec 365.
+    pub trust: Vec<u32>,
+    /// Per uid pruning score (u16), written before spec 365.
+    pub pruning_score: Vec<u32>,
 }
 
 impl PackedOutput {
@@ -174,6 +236,8 @@ impl PackedOutput {
             bond_len: vec![0; u],
             bond_cols: vec![0; c],
             bond_vals: vec![0; c],
+            trust: vec![0; u],
+            pruning_score: vec![0; u],
         }
     }
 
@@ -184,7 +248,9 @@ impl PackedOutput {
         for i in 0..h.n as usize {
             let u = ub + i;
             self.active[u] = out.active[i] as u32;
-            self.stake[u] = words(out.stake[i]);
+            if let Some(stake) = &out.stake {
+                self.stake[u] = words(stake[i]);
+            }
             self.stake_weight[u] = out.stake_weight[i] as u32;
             self.consensus[u] = out.consensus[i] as u32;
             self.incentive[u] = out.incentive[i] as u32;
@@ -194,6 +260,10 @@ impl PackedOutput {
             self.emission[u] = words(out.emission[i]);
             self.server_emission[u] = words(out.server_emission[i]);
             self.validator_emission[u] = words(out.validator_emission[i]);
+            if let (Some(t), Some(p)) = (&out.trust, &out.pruning_score) {
+                self.trust[u] = t[i] as u32;
+                self.pruning_score[u] = p[i] as u32;
+            }
             let (cols, vals) = out.bonds.row(i);
             let at = batch.ob_offsets[rb + i] as usize;
             self.bond_len[u] = cols.len() as u32;
@@ -205,7 +275,8 @@ impl PackedOutput {
     }
 }
 
-/// Packs validated inputs into one batch.
+/// Packs validated inputs into one batch, each under the rules of its `spec_version`
+/// (fields its era does not read neutralised, the rest as header flags).
 pub fn pack(inputs: &[EpochInput]) -> PackedBatch {
     let mut b = PackedBatch::default();
     let mut cap = 0u32;
@@ -220,8 +291,13 @@ pub fn pack(inputs: &[EpochInput]) -> PackedBatch {
             offsets.push(cols.len() as u32);
         };
     for (e, x) in inputs.iter().enumerate() {
+        // Validated already: a spec below 233 does not get here.
+        let rules = Rules::for_spec(x.spec_version).unwrap_or(Rules::TODAY);
+        let effective = rules.effective(x);
+        let x = effective.as_ref();
+        b.rules.push(rules);
         let uid_base = b.validator_permit.len() as u32;
-        let mut flags = 0;
+        let mut flags = rule_flags(&rules);
         if x.yuma3 {
             flags |= FLAG_YUMA3;
         }
@@ -282,7 +358,8 @@ pub fn unpack(batch: &PackedBatch, out: &PackedOutput) -> Vec<EpochOutput> {
     batch
         .headers
         .iter()
-        .map(|h| {
+        .zip(&batch.rules)
+        .map(|(h, rules)| {
             let (ub, rb, n) = (h.uid_base as usize, h.row_base as usize, h.n as usize);
             let r = ub..ub + n;
             let u16s = |v: &[u32]| -> Vec<u16> { v[r.clone()].iter().map(|&x| x as u16).collect() };
@@ -291,19 +368,35 @@ pub fn unpack(batch: &PackedBatch, out: &PackedOutput) -> Vec<EpochOutput> {
             let bools = |v: &[u32]| -> Vec<bool> { v[r.clone()].iter().map(|&x| x != 0).collect() };
             let rows: Vec<Vec<(u16, u16)>> = (0..n)
                 .map(|i| {
+                    let u = ub + i;
+                    if rules.keep_unpermitted_bonds
+                        && out.new_validator_permit[u] == 0
+                        && batch.validator_permit[u] == 0
+                    {
+                        // Before 320 the epoch leaves this uid's stored row as it is.
+                        let (a, z) = (batch.b_offsets[rb + i], batch.b_offsets[rb + i + 1]);
+                        return (a as usize..z as usize)
+                            .map(|k| (batch.b_cols[k] as u16, batch.b_vals[k] as u16))
+                            .collect();
+                    }
                     let at = batch.ob_offsets[rb + i] as usize;
-                    let len = out.bond_len[ub + i] as usize;
+                    let len = out.bond_len[u] as usize;
                     (at..at + len)
                         .map(|k| (out.bond_cols[k] as u16, out.bond_vals[k] as u16))
                         .collect()
                 })
                 .collect();
+            let incentive = u16s(&out.incentive);
             EpochOutput {
                 active: bools(&out.active),
-                stake: u64s(&out.stake),
+                stake: rules.stake_output.then(|| u64s(&out.stake)),
+                // Rank is the normalised clipped rank, the vector incentive copies.
+                rank: rules.rank_trust_pruning.then(|| incentive.clone()),
+                trust: rules.rank_trust_pruning.then(|| u16s(&out.trust)),
+                pruning_score: rules.rank_trust_pruning.then(|| u16s(&out.pruning_score)),
                 stake_weight: u16s(&out.stake_weight),
                 consensus: u16s(&out.consensus),
-                incentive: u16s(&out.incentive),
+                incentive,
                 dividend: u16s(&out.dividend),
                 validator_trust: u16s(&out.validator_trust),
                 new_validator_permit: bools(&out.new_validator_permit),

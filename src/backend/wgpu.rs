@@ -14,6 +14,13 @@
 //! normalisations, dividends and the stored bond rows (`bonds.wgsl`), and the emission
 //! split (`emission.wgsl`).
 //!
+//! Past eras (`spec_version`, docs/eras.md): the rule set arrives as header flags (`FLAG_*`
+//! in `pack.rs`), which switch the owner's permits, top-k with zero stakes, the outdated
+//! bond mask, the 273 sigmoid and the unclamped exp; before 365 `server_trust` (in
+//! `consensus.wgsl`) and `pruning_max`/`pruning` (in `emission.wgsl`) add trust and
+//! pruning scores. Liquid alpha v1 (specs 233-272) is not here: such a batch is refused as
+//! [`BackendError::Unsupported`].
+//!
 //! Arithmetic uses u32 limbs only (`kernels/fixed.wgsl`: an I32F32 is `vec2<u32>`, an
 //! I64F64 or U96F32 `vec4<u32>`; wide products are built from 16-bit partial products
 //! up to 256 bits, quotients by shift-subtract division up to 256 by 128 bits), not
@@ -65,7 +72,7 @@ const STEPS: [(&str, &str); 5] = [
 ];
 
 /// Entry points and the step file each lives in.
-const KERNELS: [(&str, &str); 37] = [
+const KERNELS: [(&str, &str); 40] = [
     ("stake", "stake_total"),
     ("stake", "stake_sum"),
     ("stake", "stake_normalize"),
@@ -85,6 +92,7 @@ const KERNELS: [(&str, &str); 37] = [
     ("consensus", "clip"),
     ("consensus", "incentive_sum"),
     ("consensus", "incentive"),
+    ("consensus", "server_trust"),
     ("bonds", "weights_for_bonds"),
     ("bonds", "read_bonds"),
     ("bonds", "row_scale"),
@@ -103,6 +111,8 @@ const KERNELS: [(&str, &str); 37] = [
     ("bonds", "store_bonds"),
     ("emission", "emission_sum"),
     ("emission", "emission"),
+    ("emission", "pruning_max"),
+    ("emission", "pruning"),
 ];
 
 /// Section bases (in u32 words) and matrix selection; mirrors `Params` in kernels/pack.wgsl.
@@ -193,7 +203,10 @@ struct Params {
     out_sw: u32,
     out_fail: u32,
     a_srank: u32,
-    pad: [u32; 4],
+    a_prerank: u32,
+    comb: u32,
+    out_strust: u32,
+    out_prune: u32,
 }
 
 /// Matrix selection for the generic column kernels.
@@ -224,10 +237,10 @@ const RANK_BLOCK: u64 = 2048;
 /// Word counts of one chunk's buffers: (uw, ww, bw, acc).
 fn buffer_words(e: u64, u: u64, nw: u64, nb: u64, nob: u64) -> [u64; 4] {
     [
-        (HDR_WORDS + ES_WORDS + 1) as u64 * e + 51 * u + 3 * (u + e),
+        (HDR_WORDS + ES_WORDS + 1) as u64 * e + 55 * u + 3 * (u + e),
         16 * nw,
         6 * nb + 11 * nob,
-        11 * u + 1,
+        14 * u + 1,
     ]
 }
 
@@ -276,6 +289,7 @@ fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     p.old_len = s.take(u);
     p.ema_len = s.take(u);
     p.col_start = s.take(u);
+    p.comb = s.take(2 * u);
     p.w_off = s.take(u + e);
     p.b_off = s.take(u + e);
     p.ob_off = s.take(u + e);
@@ -293,6 +307,8 @@ fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     p.out_sw = s.take(u);
     p.new_permit = s.take(u);
     p.out_fail = s.take(e);
+    p.out_strust = s.take(u);
+    p.out_prune = s.take(u);
     let uw = s.0 as usize;
     let mut s = Sections(0);
     p.w_cols = s.take(nw);
@@ -335,6 +351,7 @@ fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     p.a_cmax = s.take(2 * u);
     p.a_fault = s.take(1);
     p.a_srank = s.take(u);
+    p.a_prerank = s.take(3 * u);
     let acc = s.0 as usize;
     debug_assert_eq!(
         [uw, ww, bw, acc].map(|x| x as u64),
@@ -811,6 +828,7 @@ impl WgpuBackend {
         run(&mut enc, "clip", &base, Per::Uid);
         run(&mut enc, "incentive_sum", &base, Per::Epoch);
         run(&mut enc, "incentive", &base, Per::Uid);
+        run(&mut enc, "server_trust", &base, Per::Uid);
         run(&mut enc, "weights_for_bonds", &base, Per::Uid);
         run(&mut enc, "read_bonds", &base, Per::Uid);
         // Original Yuma: old bonds and stake-scaled weights column-normalised.
@@ -839,6 +857,8 @@ impl WgpuBackend {
         run(&mut enc, "store_bonds", &base, Per::Uid);
         run(&mut enc, "emission_sum", &base, Per::Epoch);
         run(&mut enc, "emission", &base, Per::Uid);
+        run(&mut enc, "pruning_max", &base, Per::Epoch);
+        run(&mut enc, "pruning", &base, Per::Uid);
 
         let out_u = (
             p.out_cons as u64 * 4,
@@ -909,6 +929,8 @@ impl WgpuBackend {
         out.stake = pairs(p.out_stake);
         out.stake_weight = sect(p.out_sw, u).to_vec();
         out.new_validator_permit = sect(p.new_permit, u).to_vec();
+        out.trust = sect(p.out_strust, u).to_vec();
+        out.pruning_score = sect(p.out_prune, u).to_vec();
         let fail = sect(p.out_fail, e);
         Ok(unpack(&batch, &out)
             .into_iter()
@@ -954,8 +976,14 @@ impl Backend for WgpuBackend {
         let mut valid = Vec::new();
         let mut slots = Vec::new();
         for (k, x) in inputs.iter().enumerate() {
-            match x.validate() {
-                Ok(()) => {
+            match crate::epoch::validate(x) {
+                Ok(rules) => {
+                    if let Some(reason) = crate::backend::pack::unsupported(&rules, x, true) {
+                        return Err(BackendError::Unsupported {
+                            backend: NAME,
+                            reason,
+                        });
+                    }
                     valid.push(x);
                     slots.push(k);
                     results.push(None);

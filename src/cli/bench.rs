@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use yuma::backend::{self, Backend, BackendKind, cpu::CpuBackend};
+use yuma::epoch::rules::Rules;
 use yuma::example::{Variant, realistic};
 use yuma::model::EpochInput;
 
@@ -15,7 +16,7 @@ pub struct Args {
     /// Backend to measure against the CPU path.
     #[arg(long, value_parser = super::backend_kind(), default_value = "auto")]
     backend: BackendKind,
-    /// Rerun a batch on the CPU when the GPU device fails, instead of failing.
+    /// Rerun a batch on the CPU when the GPU device fails or cannot run its rule set, instead of failing.
     #[arg(long)]
     cpu_fallback: bool,
     /// Subnets (epochs) per batch.
@@ -33,6 +34,10 @@ pub struct Args {
     /// Timed repetitions of the whole batch per path (the best is reported).
     #[arg(long, default_value_t = 3)]
     repeats: usize,
+    /// Run every epoch under the rules of this runtime spec version (the era at or below
+    /// it, docs/eras.md); today's rules without it.
+    #[arg(long, alias = "era", value_name = "SPEC")]
+    spec_version: Option<u32>,
 }
 
 /// Best wall time of `repeats` runs of the batch (after one warm-up run).
@@ -56,16 +61,20 @@ fn time_batch(b: &dyn Backend, inputs: &[EpochInput], repeats: usize) -> anyhow:
 
 /// Runs `yuma bench`.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
+    let rules = Rules::for_spec(args.spec_version)?;
     let inputs: Vec<EpochInput> = (0..args.subnets as u64)
-        .map(|s| realistic(args.n, args.validators, args.variant, s))
+        .map(|s| EpochInput {
+            spec_version: args.spec_version,
+            ..realistic(args.n, args.validators, args.variant, s)
+        })
         .collect();
     let chosen = backend::open_with(args.backend, args.cpu_fallback)?;
     let cpu = CpuBackend::new();
     let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
 
     println!(
-        "batch: {} subnets x n = {} ({} validators, {:?}), best of {}",
-        args.subnets, args.n, args.validators, args.variant, args.repeats
+        "batch: {} subnets x n = {} ({} validators, {:?}, rules of era {}), best of {}",
+        args.subnets, args.n, args.validators, args.variant, rules.era, args.repeats
     );
     let rate = |d: Duration| args.subnets as f64 / d.as_secs_f64();
     let t_chosen = time_batch(chosen.as_ref(), &inputs, args.repeats)?;

@@ -20,7 +20,7 @@ pub struct Args {
     /// Backend running the epochs.
     #[arg(long, value_parser = super::backend_kind(), default_value = "auto")]
     pub backend: BackendKind,
-    /// Rerun a batch on the CPU when the GPU device fails, instead of failing its callers.
+    /// Rerun a batch on the CPU when the GPU device fails or cannot run its rule set, instead of failing its callers.
     #[arg(long)]
     pub cpu_fallback: bool,
     /// Epochs per backend batch at most.

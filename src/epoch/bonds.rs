@@ -3,8 +3,9 @@
 
 use std::borrow::Cow;
 
+use crate::epoch::rules::{BondMask, Sigmoid};
 use crate::epoch::sparse::{Csr, Scratch, normalize};
-use crate::fixed::{I32F32, I64F64, exp_safe_many, u16_proportion_to_fixed};
+use crate::fixed::{I32F32, I64F64, exp_safe_many, safe_exp, safe_ln, u16_proportion_to_fixed};
 use crate::model::EpochInput;
 
 /// `interpolate_sparse(weights, clipped, n, ratio)`: ratio 0 and 1 return one side as it
@@ -54,19 +55,47 @@ pub fn last_tempo(input: &EpochInput) -> u64 {
     }
 }
 
-/// Bonds as read for the epoch: every stored entry (column uids >= n included), values
-/// as u16 proportions (Yuma3) or raw u16 (original), minus columns registered at or after
-/// the last tempo.
-pub fn read_bonds(input: &EpochInput, proportion: bool) -> Csr {
+/// Which stored bonds the epoch reads: the era's mask of bonds to re-registered uids.
+pub struct BondKeep<'a> {
+    mask: BondMask,
+    last_tempo: u64,
+    last_update: &'a [u64],
+    reg: &'a [u64],
+}
+
+impl<'a> BondKeep<'a> {
+    /// The mask `input` is read with under `mask`.
+    pub fn new(input: &'a EpochInput, mask: BondMask) -> Self {
+        Self {
+            mask,
+            last_tempo: last_tempo(input),
+            last_update: &input.last_update,
+            reg: &input.block_at_registration,
+        }
+    }
+
+    /// Whether bond `(i, j)` survives the mask.
+    #[inline]
+    pub fn keeps(&self, i: usize, j: u16) -> bool {
+        // A column uid >= n has no registration block: the chain reads it as 0 (before
+        // 320 no such entry reaches the epoch: `Rules::of` refuses it).
+        let registered = self.reg.get(j as usize).copied().unwrap_or(0);
+        match self.mask {
+            BondMask::Registered => self.last_tempo > registered,
+            BondMask::Outdated => self.last_update[i] > registered,
+        }
+    }
+}
+
+/// Bonds as read for the epoch: every stored entry (column uid >= n included), values
+/// as u16 proportions (Yuma3) or raw u16 (original), minus what the era's mask drops.
+pub fn read_bonds(input: &EpochInput, proportion: bool, mask: BondMask) -> Csr {
     let n = input.n as usize;
-    let last_tempo = last_tempo(input);
-    let reg = &input.block_at_registration;
+    let keep = BondKeep::new(input, mask);
     let mut out = Csr::with_capacity(n, input.bonds.nnz());
     for i in 0..n {
         for (j, b) in input.bonds.row_pairs(i) {
-            // A column uid >= n has no registration block: the chain reads it as 0.
-            let registered = reg.get(j as usize).copied().unwrap_or(0);
-            if last_tempo > registered {
+            if keep.keeps(i, j) {
                 out.push(
                     j,
                     if proportion {
@@ -168,8 +197,10 @@ const MEMO_SLOTS: usize = 4096;
 pub struct LiquidAlpha {
     low: I32F32,
     high: I32F32,
-    /// `steepness / -100`, computed once.
+    /// The exponent's factor: `steepness / -100` (from 283) or `-steepness` (273).
     slope: I32F32,
+    /// Whether the exp clamps its input (from 365) or runs unclamped.
+    clamped: bool,
     /// Direct-mapped cache of (combined difference, alpha): repeated differences (zero
     /// above all) skip the 30-term exp; a miss just overwrites its slot.
     memo: Vec<(i64, I32F32)>,
@@ -180,13 +211,21 @@ pub struct LiquidAlpha {
 }
 
 impl LiquidAlpha {
-    /// Parameters from the input's u16 bounds and i16 steepness.
-    pub fn new(input: &EpochInput) -> Self {
+    /// Parameters from the input's u16 bounds and i16 steepness, for the era's sigmoid.
+    pub fn new(input: &EpochInput, sigmoid: Sigmoid) -> Self {
+        let s = input.alpha_sigmoid_steepness as i64;
         Self {
             low: u16_proportion_to_fixed(input.alpha_low),
             high: u16_proportion_to_fixed(input.alpha_high),
-            slope: I32F32::saturating_from_int(input.alpha_sigmoid_steepness as i64)
-                .saturating_div(I32F32::saturating_from_int(-100)),
+            slope: match sigmoid {
+                // `-1 * (s * x)`: both products are exact for |s| < 2^16 and |x| <= 1/2,
+                // so this equals `(-s) * x`.
+                Sigmoid::Steepness => I32F32::saturating_from_int(-s),
+                Sigmoid::Percent | Sigmoid::PercentClamped => {
+                    I32F32::saturating_from_int(s).saturating_div(I32F32::saturating_from_int(-100))
+                }
+            },
+            clamped: sigmoid == Sigmoid::PercentClamped,
             // Key -1 never occurs: differences are clamped to [0, 1].
             memo: vec![(-1, I32F32::ZERO); MEMO_SLOTS],
             misses: Vec::new(),
@@ -228,7 +267,13 @@ impl LiquidAlpha {
                 .saturating_mul(diffs[k].saturating_sub(I32F32::HALF))
         }));
         self.exp_out.resize(self.exp_in.len(), I32F32::ZERO);
-        exp_safe_many(&self.exp_in, &mut self.exp_out);
+        if self.clamped {
+            exp_safe_many(&self.exp_in, &mut self.exp_out);
+        } else {
+            for (o, &x) in self.exp_out.iter_mut().zip(&self.exp_in) {
+                *o = safe_exp(x);
+            }
+        }
         for (&k, &e) in self.misses.iter().zip(&self.exp_out) {
             let sigmoid = I32F32::ONE.saturating_div(I32F32::ONE.saturating_add(e));
             let alpha = self
@@ -301,6 +346,96 @@ pub fn ema_liquid(
             walk_bond[c as usize] = I32F32::ZERO;
         }
         bond.clear();
+        out.end_row();
+    }
+    out
+}
+
+/// Liquid alpha v1 (before spec 273, original Yuma with LiquidAlphaOn): one alpha per
+/// column, `1 / (1 + exp(b - a * consensus_j))` clamped to [low, high], with the logistic
+/// `a`, `b` fitted through (consensus quartile, alpha bound) pairs. `None` where upstream
+/// falls back to the fixed alpha (liquid alpha off, or no non-zero consensus).
+pub fn liquid_alpha_v1(input: &EpochInput, consensus: &[I32F32]) -> Option<Vec<I32F32>> {
+    if !input.liquid_alpha || !consensus.iter().any(|&c| c != I32F32::ZERO) {
+        return None;
+    }
+    let high_q = quantile(consensus, 3);
+    let low_q = quantile(consensus, 1);
+    // Upstream's guard; with a non-zero consensus the high quartile is rarely 0.
+    if !(high_q > low_q || high_q != I32F32::ZERO || low_q < I32F32::ZERO) {
+        return None;
+    }
+    let u16_max = I32F32::from_u16(u16::MAX);
+    let alpha_low = I32F32::from_u16(input.alpha_low).safe_div(u16_max);
+    let alpha_high = I32F32::from_u16(input.alpha_high).safe_div(u16_max);
+    let (a, b) = if high_q <= low_q || alpha_low == I32F32::ZERO || alpha_high == I32F32::ZERO {
+        (I32F32::ZERO, I32F32::ZERO)
+    } else {
+        let ln_odds =
+            |alpha: I32F32| safe_ln(I32F32::ONE.safe_div(alpha).saturating_sub(I32F32::ONE));
+        let a = ln_odds(alpha_high)
+            .saturating_sub(ln_odds(alpha_low))
+            .safe_div(low_q.saturating_sub(high_q));
+        let b = ln_odds(alpha_low).saturating_add(a.saturating_mul(low_q));
+        (a, b)
+    };
+    Some(
+        consensus
+            .iter()
+            .map(|&c| {
+                let e = safe_exp(b.saturating_sub(a.saturating_mul(c)));
+                let alpha = I32F32::ONE.safe_div(I32F32::ONE.saturating_add(e));
+                alpha.min_of(alpha_high).max_of(alpha_low)
+            })
+            .collect(),
+    )
+}
+
+/// `quantile(data, q / 4)`: the sorted values interpolated at `q / 4 * (len - 1)`, a
+/// position whose fraction is a whole number of quarters (exact in f64 as upstream has it).
+pub fn quantile(data: &[I32F32], quarters: usize) -> I32F32 {
+    let mut sorted = data.to_vec();
+    sorted.sort_unstable();
+    let Some(last) = sorted.len().checked_sub(1) else {
+        return I32F32::ZERO;
+    };
+    let pos = quarters * last;
+    let (low, frac) = (pos / 4, pos % 4);
+    if frac == 0 {
+        return sorted[low];
+    }
+    let weight = I32F32((frac as i64) << 30);
+    let (lo, hi) = (sorted[low], sorted[low + 1]);
+    lo.saturating_add(hi.saturating_sub(lo).saturating_mul(weight))
+}
+
+/// `mat_ema_alpha_vec_sparse`: `alpha_j * new + (1 - alpha_j) * old` per column `j < n`,
+/// rows ascending, positive results only.
+pub fn ema_columns(new: &Csr, old: &Csr, alpha: &[I32F32], n: usize) -> Csr {
+    let mut out = Csr::with_capacity(n, new.cols.len().max(old.cols.len()));
+    let mut acc = Scratch::new(n);
+    for i in 0..n {
+        let (nc, nv) = new.row(i);
+        for (&c, &v) in nc.iter().zip(nv) {
+            if let Some(&a) = alpha.get(c as usize) {
+                *acc.cell(c) = a.saturating_mul(v);
+            }
+        }
+        let (oc, ov) = old.row(i);
+        for (&c, &v) in oc.iter().zip(ov) {
+            if let Some(&a) = alpha.get(c as usize) {
+                let cell = acc.cell(c);
+                *cell = cell.saturating_add(I32F32::ONE.saturating_sub(a).saturating_mul(v));
+            }
+        }
+        acc.touched.sort_unstable();
+        for &c in &acc.touched {
+            let v = acc.vals[c as usize];
+            if v > I32F32::ZERO {
+                out.push(c, v);
+            }
+        }
+        acc.clear();
         out.end_row();
     }
     out

@@ -9,6 +9,7 @@
 
 use crate::epoch::bonds;
 use crate::epoch::dense::{self, ColDivisors, Layout};
+use crate::epoch::rules::BondMask;
 use crate::epoch::sparse::{Csr, normalize};
 use crate::fixed::I32F32;
 use crate::model::{EpochInput, SparseMatrix};
@@ -22,9 +23,12 @@ pub struct OriginalBonds {
 }
 
 /// Original Yuma's bonds on dense blocks, or `None` when `layout` and the shape call for
-/// the sparse path. `wfb` are the weights for bonds, `alpha` the fixed EMA alpha.
+/// the sparse path. `wfb` are the weights for bonds, `alpha` the fixed EMA alpha, `mask`
+/// the era's bond read mask.
+#[allow(clippy::too_many_arguments)]
 pub fn original(
     input: &EpochInput,
+    mask: BondMask,
     wfb: &Csr,
     active_stake: &[I32F32],
     incentive: &[I32F32],
@@ -59,16 +63,15 @@ pub fn original(
         return None;
     }
 
-    // Old bonds (raw u16 as I32F32, registered before the last tempo), column-normalised.
-    let last_tempo = bonds::last_tempo(input);
-    let reg = &input.block_at_registration[..n];
+    // Old bonds (raw u16 as I32F32, minus what the era's mask drops), column-normalised.
+    let mask = bonds::BondKeep::new(input, mask);
     let mut old = dense::Block::zeroed(cells);
     for (r, &i) in uids.iter().enumerate() {
         let row = &mut old[r * n..(r + 1) * n];
         for (j, b) in input.bonds.row_pairs(i) {
             // Columns >= n leave the sparse EMA untouched, so they are simply not held.
-            if let (Some(cell), Some(&at)) = (row.get_mut(j as usize), reg.get(j as usize))
-                && last_tempo > at
+            if let Some(cell) = row.get_mut(j as usize)
+                && mask.keeps(i, j)
             {
                 *cell = (b as u64) << 32;
             }

@@ -243,6 +243,8 @@ pub struct Clipped {
     pub trust: Vec<I32F32>,
     /// `matmul_sparse` of the clipped weights by active stake, normalised: incentive.
     pub incentive: Vec<I32F32>,
+    /// The same before normalising: the ranks trust divides (before spec 365).
+    pub ranks: Vec<I32F32>,
 }
 
 /// Clips the weights and reads trust and incentive off them in the same pass.
@@ -282,12 +284,32 @@ pub fn clip(weights: &Csr, consensus: &[I32F32], active_stake: &[I32F32], n: usi
     }
     out.cols.truncate(len);
     out.vals.truncate(len);
+    let raw = ranks.clone();
     normalize(&mut ranks);
     Clipped {
         weights: out,
         trust,
         incentive: ranks,
+        ranks: raw,
     }
+}
+
+/// Trust (before spec 365): `vecdiv` of the clipped ranks by the unclipped ones
+/// (`matmul_sparse` of the masked weights by active stake), 0 where that is 0.
+pub fn trust(weights: &Csr, active_stake: &[I32F32], ranks: &[I32F32], n: usize) -> Vec<I32F32> {
+    let mut pre = vec![I32F32::ZERO; n];
+    for (i, &s) in active_stake.iter().enumerate().take(weights.rows()) {
+        let (cols, vals) = weights.row(i);
+        for (&c, &v) in cols.iter().zip(vals) {
+            let p = &mut pre[c as usize];
+            *p = p.saturating_add(s.saturating_mul(v));
+        }
+    }
+    ranks
+        .iter()
+        .zip(&pre)
+        .map(|(&r, &p)| r.safe_div(p))
+        .collect()
 }
 
 #[cfg(test)]

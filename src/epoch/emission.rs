@@ -12,6 +12,8 @@ pub struct Emission {
     pub server: Vec<u64>,
     /// Validator share.
     pub validator: Vec<u64>,
+    /// Normalised combined emission (stake where all is zero): the pruning scores' input.
+    pub combined_norm: Vec<I32F32>,
 }
 
 /// Splits `rao` by incentive and dividend, falling back to active stake (or stake) for
@@ -58,5 +60,36 @@ pub fn compute(
         combined: to_rao(&combined_norm),
         server: to_rao(&server),
         validator: to_rao(&validator),
+        combined_norm,
     }
+}
+
+/// `vec_max_upscale_to_u16` (pruning scores before spec 365): scaled so the maximum reads
+/// 65535, rounded; all-zero input as plain u16 proportions.
+pub fn max_upscale_to_u16(x: &[I32F32]) -> Vec<u16> {
+    let u16_max = I32F32::from_u16(u16::MAX);
+    let Some(&max) = x.iter().max() else {
+        return Vec::new();
+    };
+    if max == I32F32::ZERO {
+        return x
+            .iter()
+            .map(|e| e.saturating_mul(u16_max).saturating_to_u16())
+            .collect();
+    }
+    if max > I32F32::from_u16(32768) {
+        let scale = u16_max.safe_div(max);
+        return x
+            .iter()
+            .map(|e| e.saturating_mul(scale).round().saturating_to_u16())
+            .collect();
+    }
+    x.iter()
+        .map(|e| {
+            e.saturating_mul(u16_max)
+                .safe_div(max)
+                .round()
+                .saturating_to_u16()
+        })
+        .collect()
 }

@@ -6,6 +6,8 @@ pub mod bonds_dense;
 pub mod consensus;
 pub mod dense;
 pub mod emission;
+pub mod mechanisms;
+pub mod rules;
 pub mod sort_network;
 pub mod sparse;
 pub mod stake;
@@ -16,7 +18,15 @@ use rayon::prelude::*;
 use crate::fixed::{I32F32, fixed_proportion_to_u16};
 use crate::model::{EpochInput, EpochOutput, InputError, SparseMatrix};
 pub use dense::Layout;
+use rules::Rules;
 use sparse::Csr;
+
+/// Checks `input` and returns the rule set its `spec_version` selects: what every
+/// backend runs before an epoch.
+pub fn validate(input: &EpochInput) -> Result<Rules, InputError> {
+    input.validate()?;
+    Rules::of(input)
+}
 
 /// Runs one epoch. Validates the input first; never panics on any input.
 pub fn run_epoch(input: &EpochInput) -> Result<EpochOutput, InputError> {
@@ -26,10 +36,12 @@ pub fn run_epoch(input: &EpochInput) -> Result<EpochOutput, InputError> {
 /// [`run_epoch`] with the caller choosing where dense blocks may serve (the median and
 /// original Yuma's bonds); every layout gives the same outputs.
 pub fn run_epoch_with(input: &EpochInput, layout: Layout) -> Result<EpochOutput, InputError> {
-    input.validate()?;
+    let rules = validate(input)?;
+    let effective = rules.effective(input);
+    let input = effective.as_ref();
     let n = input.n as usize;
 
-    let st = stake::compute(input)?;
+    let st = stake::compute(input, &rules)?;
     let w = weights::masked_weights(input, &st.permit);
 
     let kappa = I32F32::from_u16(input.kappa).safe_div(I32F32::from_u16(u16::MAX));
@@ -38,16 +50,20 @@ pub fn run_epoch_with(input: &EpochInput, layout: Layout) -> Result<EpochOutput,
         weights: clipped,
         trust,
         incentive,
+        ranks,
     } = consensus::clip(&w, &consensus, &st.active_stake, n);
+    let server_trust = rules
+        .rank_trust_pruning
+        .then(|| consensus::trust(&w, &st.active_stake, &ranks, n));
 
     let penalty = I32F32::from_u16(input.bonds_penalty).safe_div(I32F32::from_u16(u16::MAX));
     let wfb = bonds::weights_for_bonds(&w, &clipped, penalty);
 
     let (dividends, bonds) = if input.yuma3 {
-        let old = bonds::read_bonds(input, true);
+        let old = bonds::read_bonds(input, true, rules.bond_mask);
         let liquid = input.liquid_alpha && consensus.iter().any(|&c| c != I32F32::ZERO);
         let ema = if liquid {
-            let mut la = bonds::LiquidAlpha::new(input);
+            let mut la = bonds::LiquidAlpha::new(input, rules.sigmoid);
             bonds::ema_liquid(&wfb, &old, &consensus, &mut la, n)
         } else {
             bonds::ema_fixed(
@@ -61,23 +77,35 @@ pub fn run_epoch_with(input: &EpochInput, layout: Layout) -> Result<EpochOutput,
         (div, stored_bonds(&ema, &st.new_permit))
     } else {
         let alpha = bonds::fixed_alpha(input.bonds_moving_average);
-        let dense = bonds_dense::original(
-            input,
-            &wfb,
-            &st.active_stake,
-            &incentive,
-            &st.new_permit,
-            alpha,
-            layout,
-        );
-        match dense {
+        // Liquid alpha v1 (before 273): one alpha per column, on the sparse path only.
+        let col_alpha = if rules.liquid_alpha_v1 {
+            bonds::liquid_alpha_v1(input, &consensus)
+        } else {
+            None
+        };
+        let dense = col_alpha.is_none().then(|| {
+            bonds_dense::original(
+                input,
+                rules.bond_mask,
+                &wfb,
+                &st.active_stake,
+                &incentive,
+                &st.new_permit,
+                alpha,
+                layout,
+            )
+        });
+        match dense.flatten() {
             Some(b) => (b.dividends, b.stored),
             None => {
-                let mut old = bonds::read_bonds(input, false);
+                let mut old = bonds::read_bonds(input, false, rules.bond_mask);
                 old.col_normalize(n);
                 let mut delta = bonds::row_scale(wfb, &st.active_stake);
                 delta.col_normalize(n);
-                let mut ema = bonds::ema_fixed(&delta, &old, alpha, n);
+                let mut ema = match &col_alpha {
+                    Some(a) => bonds::ema_columns(&delta, &old, a, n),
+                    None => bonds::ema_fixed(&delta, &old, alpha, n),
+                };
                 ema.col_normalize(n);
                 let div = bonds::dividends_original(&ema, &incentive, n);
                 ema.col_max_upscale(n);
@@ -96,12 +124,23 @@ pub fn run_epoch_with(input: &EpochInput, layout: Layout) -> Result<EpochOutput,
 
     let to_u16 =
         |x: &[I32F32]| -> Vec<u16> { x.iter().map(|&v| fixed_proportion_to_u16(v)).collect() };
+    let bonds = if rules.keep_unpermitted_bonds {
+        keep_unwritten_rows(input, bonds, &st.new_permit)
+    } else {
+        bonds
+    };
+    let incentive = to_u16(&incentive);
     Ok(EpochOutput {
         active: st.active,
-        stake: st.total.iter().map(|s| s.saturating_to_u64()).collect(),
+        stake: rules
+            .stake_output
+            .then(|| st.total.iter().map(|s| s.saturating_to_u64()).collect()),
         stake_weight: to_u16(&st.stake),
+        // Rank is the normalised clipped rank, the vector incentive copies.
+        rank: rules.rank_trust_pruning.then(|| incentive.clone()),
+        trust: server_trust.as_deref().map(to_u16),
         consensus: to_u16(&consensus),
-        incentive: to_u16(&incentive),
+        incentive,
         dividend: to_u16(&dividends),
         validator_trust: to_u16(&trust),
         bonds,
@@ -109,7 +148,30 @@ pub fn run_epoch_with(input: &EpochInput, layout: Layout) -> Result<EpochOutput,
         emission: em.combined,
         server_emission: em.server,
         validator_emission: em.validator,
+        pruning_score: rules
+            .rank_trust_pruning
+            .then(|| emission::max_upscale_to_u16(&em.combined_norm)),
     })
+}
+
+/// Before spec 320 the epoch writes a bond row only for a uid with a new permit or one
+/// that lost its permit; every other uid keeps its stored row.
+pub fn keep_unwritten_rows(
+    input: &EpochInput,
+    written: SparseMatrix,
+    new_permit: &[bool],
+) -> SparseMatrix {
+    let rows: Vec<Vec<(u16, u16)>> = (0..input.n as usize)
+        .map(|i| {
+            let source = if new_permit[i] || input.validator_permit[i] {
+                &written
+            } else {
+                &input.bonds
+            };
+            source.row_pairs(i).collect()
+        })
+        .collect();
+    SparseMatrix::from_rows(&rows)
 }
 
 /// Runs many epochs in parallel on the rayon pool; results in input order.

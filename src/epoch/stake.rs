@@ -1,6 +1,7 @@
 //! Steps 1-4: activity, total stake, stake threshold, normalised stake, validator
 //! permits and active stake.
 
+use crate::epoch::rules::Rules;
 use crate::epoch::sparse::{normalize, wrapping_sum};
 use crate::fixed::{I32F32, I64F64, U96F32};
 use crate::model::{EpochInput, InputError};
@@ -26,10 +27,14 @@ fn tao_weight(raw: u64) -> I64F64 {
     I64F64::saturating_from_u96f32(U96F32::from_u64(raw).safe_div(U96F32::from_u64(u64::MAX)))
 }
 
-/// Runs steps 1-4. Fails only when the stake sum would overflow I64F64.
-pub fn compute(input: &EpochInput) -> Result<Stake, InputError> {
+/// Runs steps 1-4 under `rules`. Fails only when the stake sum would overflow I64F64.
+pub fn compute(input: &EpochInput, rules: &Rules) -> Result<Stake, InputError> {
     let n = input.n as usize;
-    let owner = input.owner_uid.map(usize::from);
+    // The owner's permits and threshold exemption come with spec 397.
+    let owner = input
+        .owner_uid
+        .map(usize::from)
+        .filter(|_| rules.owner_permit);
 
     let active: Vec<bool> = input
         .last_update
@@ -76,7 +81,12 @@ pub fn compute(input: &EpochInput) -> Result<Stake, InputError> {
         .collect();
 
     let mut permit = input.validator_permit.clone();
-    let mut new_permit = is_topk_nonzero(&stake, input.max_allowed_validators as usize);
+    let k = input.max_allowed_validators as usize;
+    let mut new_permit = if rules.topk_zero_stake {
+        is_topk(&stake, k)
+    } else {
+        is_topk_nonzero(&stake, k)
+    };
     if let Some(o) = owner {
         permit[o] = true;
         new_permit[o] = true;
@@ -103,19 +113,32 @@ pub fn compute(input: &EpochInput) -> Result<Stake, InputError> {
     })
 }
 
-/// `is_topk_nonzero`: non-zero entries, minus the `n - k` smallest under a stable ascending
-/// sort (ties go against the lower uid).
-pub fn is_topk_nonzero(x: &[I32F32], k: usize) -> Vec<bool> {
+/// `is_topk` (before spec 273): every entry, minus the `n - k` smallest under a stable
+/// ascending sort, zero stakes included.
+pub fn is_topk(x: &[I32F32], k: usize) -> Vec<bool> {
+    let mut out = vec![true; x.len()];
+    drop_smallest(x, k, &mut out);
+    out
+}
+
+/// Clears the `n - k` smallest entries of `x` (stable ascending sort) in `out`.
+fn drop_smallest(x: &[I32F32], k: usize, out: &mut [bool]) {
     let n = x.len();
-    let mut out: Vec<bool> = x.iter().map(|&v| v != I32F32::ZERO).collect();
     if n < k {
-        return out;
+        return;
     }
     let mut idx: Vec<usize> = (0..n).collect();
     idx.sort_by_key(|&i| x[i]);
     for &i in idx.iter().take(n - k) {
         out[i] = false;
     }
+}
+
+/// `is_topk_nonzero`: non-zero entries, minus the `n - k` smallest under a stable ascending
+/// sort (ties go against the lower uid).
+pub fn is_topk_nonzero(x: &[I32F32], k: usize) -> Vec<bool> {
+    let mut out: Vec<bool> = x.iter().map(|&v| v != I32F32::ZERO).collect();
+    drop_smallest(x, k, &mut out);
     out
 }
 

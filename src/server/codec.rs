@@ -69,6 +69,8 @@ macro_rules! wire_repeated {
 
 wire_repeated!(pb::RunEpochsRequest, epochs, pb::EpochInput);
 wire_repeated!(pb::RunEpochsResponse, results, pb::EpochResult);
+wire_repeated!(pb::RunSubnetEpochsRequest, subnets, pb::SubnetInput);
+wire_repeated!(pb::RunSubnetEpochsResponse, results, pb::SubnetResult);
 
 /// Decodes a `RunEpochsRequest` as the daemon's codec does, except that messages of
 /// `parallel_bytes` bytes or more (the daemon: 1 MiB) are split epoch by epoch; the fuzz

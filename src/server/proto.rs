@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+pub mod subnet;
+
 use super::pb;
 use crate::model::{EpochInput, EpochOutput, InputError, SparseMatrix};
 
@@ -370,23 +372,28 @@ fn commit_to_proto(commit: &[Option<u64>]) -> (Vec<u64>, Vec<u8>) {
     (commit.iter().map(|c| c.unwrap_or(0)).collect(), present)
 }
 
-/// Converts and validates one protobuf epoch; `max_n` is the server's limit on n.
-pub fn input_from_proto(p: pb::EpochInput, max_n: u32) -> Result<EpochInput, ProtoError> {
-    if p.n > u16::MAX.into() {
+/// `n` as a uid count, refused above u16 uids or the server's `max_n`.
+fn check_n(n: u32, max_n: u32) -> Result<usize, ProtoError> {
+    if n > u16::MAX.into() {
         return Err(ProtoError::TooManyUids {
-            n: p.n,
+            n,
             limit: u16::MAX.into(),
             which: "uids are u16",
         });
     }
-    if p.n > max_n {
+    if n > max_n {
         return Err(ProtoError::TooManyUids {
-            n: p.n,
+            n,
             limit: max_n,
             which: "the server's --max-n",
         });
     }
-    let n = p.n as usize;
+    Ok(n as usize)
+}
+
+/// Converts and validates one protobuf epoch; `max_n` is the server's limit on n.
+pub fn input_from_proto(p: pb::EpochInput, max_n: u32) -> Result<EpochInput, ProtoError> {
+    let n = check_n(p.n, max_n)?;
     let steepness = i16::try_from(p.alpha_sigmoid_steepness).map_err(|_| ProtoError::Range {
         field: "alpha_sigmoid_steepness",
         uid: None,
@@ -424,8 +431,9 @@ pub fn input_from_proto(p: pb::EpochInput, max_n: u32) -> Result<EpochInput, Pro
         validator_permit: per_uid("validator_permit", p.validator_permit, n)?,
         weights: matrix_from_proto(&WEIGHTS, p.weights, n)?,
         bonds: matrix_from_proto(&BONDS, p.bonds, n)?,
+        spec_version: p.spec_version,
     };
-    input.validate()?;
+    crate::epoch::validate(&input)?;
     Ok(input)
 }
 
@@ -461,16 +469,23 @@ pub fn input_to_proto(i: &EpochInput, form: MatrixForm) -> pb::EpochInput {
         validator_permit: i.validator_permit.clone(),
         weights: Some(matrix_to_proto(&i.weights, form)),
         bonds: Some(matrix_to_proto(&i.bonds, form)),
+        spec_version: i.spec_version,
     }
 }
 
 /// Converts one epoch output to protobuf, its bonds in `form` (the server side).
 pub fn output_to_proto(o: EpochOutput, form: MatrixForm) -> pb::EpochOutput {
     let widen = |v: Vec<u16>| v.into_iter().map(u32::from).collect();
+    let widen_opt = |v: Option<Vec<u16>>| v.map(widen).unwrap_or_default();
     pb::EpochOutput {
         bonds: Some(matrix_to_proto(&o.bonds, form)),
         active: o.active,
-        stake: o.stake,
+        stake_omitted: o.stake.is_none(),
+        stake: o.stake.unwrap_or_default(),
+        rank_trust_pruning: o.rank.is_some(),
+        rank: widen_opt(o.rank),
+        trust: widen_opt(o.trust),
+        pruning_score: widen_opt(o.pruning_score),
         stake_weight: widen(o.stake_weight),
         consensus: widen(o.consensus),
         incentive: widen(o.incentive),
@@ -499,7 +514,19 @@ pub fn output_from_proto(p: pb::EpochOutput, n: usize) -> Result<EpochOutput, Pr
         validator_trust: narrow("validator_trust", p.validator_trust)?,
         bonds: matrix_from_proto(&BONDS, p.bonds, n)?,
         active: p.active,
-        stake: p.stake,
+        stake: (!p.stake_omitted).then_some(p.stake),
+        rank: p
+            .rank_trust_pruning
+            .then(|| narrow("rank", p.rank))
+            .transpose()?,
+        trust: p
+            .rank_trust_pruning
+            .then(|| narrow("trust", p.trust))
+            .transpose()?,
+        pruning_score: p
+            .rank_trust_pruning
+            .then(|| narrow("pruning_score", p.pruning_score))
+            .transpose()?,
         new_validator_permit: p.new_validator_permit,
         emission: p.emission,
         server_emission: p.server_emission,

@@ -188,7 +188,29 @@ pub fn epoch(rng: &mut Rng, shape: Shape) -> EpochInput {
         validator_permit,
         weights,
         bonds,
+        spec_version: None,
     }
+}
+
+/// A valid random epoch of `shape` under the rule set of `spec` (ERAS.md): [`epoch`] with
+/// `spec_version` set and only what that era's storage could hold (a u16 activity cutoff
+/// before 423, a non-negative steepness in 273-282, no bond column uid >= n before 320).
+pub fn era_epoch(rng: &mut Rng, shape: Shape, spec: u32) -> EpochInput {
+    let mut x = epoch(rng, shape);
+    x.spec_version = Some(spec);
+    if spec < 423 && x.activity_cutoff > u16::MAX as u64 {
+        x.activity_cutoff = u16::MAX as u64;
+    }
+    if (273..283).contains(&spec) {
+        x.alpha_sigmoid_steepness = x.alpha_sigmoid_steepness.saturating_abs();
+    }
+    if spec < 320 {
+        let rows: Vec<Vec<(u16, u16)>> = (0..x.n as usize)
+            .map(|i| x.bonds.row_pairs(i).filter(|&(c, _)| c < x.n).collect())
+            .collect();
+        x.bonds = SparseMatrix::from_rows(&rows);
+    }
+    x
 }
 
 /// A random shape: variant and bonds penalty drawn, size and density given.

@@ -31,7 +31,7 @@ static const Named KERNELS[] = {
     K(consensus_offsets), K(consensus_fill), K(consensus_median), K(consensus_clip), K(consensus_rank),
     K(consensus_rank_sum), K(consensus_incentive), K(bonds_read), K(bonds_scale_sums),
     K(bonds_scale_normalize), K(bonds_ema), K(bonds_dividends), K(bonds_dividend_sum), K(bonds_finish),
-    K(emission_sum), K(emission_split),
+    K(emission_sum), K(emission_split), K(emission_prune_max), K(emission_prune),
 };
 
 static void fail(const char* what) {
@@ -92,7 +92,8 @@ int main(int argc, char** argv) {
     ALLOC(active, U); ALLOC(stake, 2 * U); ALLOC(stake_weight, U); ALLOC(consensus, U);
     ALLOC(incentive, U); ALLOC(dividend, U); ALLOC(validator_trust, U); ALLOC(new_validator_permit, U);
     ALLOC(emission, 2 * U); ALLOC(server_emission, 2 * U); ALLOC(validator_emission, 2 * U);
-    ALLOC(bond_len, U); ALLOC(bond_cols, C); ALLOC(bond_vals, C); ALLOC(status, E);
+    ALLOC(bond_len, U); ALLOC(bond_cols, C); ALLOC(bond_vals, C); ALLOC(trust, U); ALLOC(pruning_score, U);
+    ALLOC(status, E);
     ALLOC(filtered, U); ALLOC(ep_wide, E); ALLOC(ep_scalar, EP_SLOTS * E); ALLOC(stake_fx, U);
     ALLOC(permit, U); ALLOC(active_stake, U); ALLOC(use_stake, U); ALLOC(consensus_fx, U);
     ALLOC(incentive_fx, U); ALLOC(dividend_fx, U); ALLOC(col_count, U); ALLOC(col_fill, U);
@@ -100,7 +101,7 @@ int main(int argc, char** argv) {
     ALLOC(wm_val, W); ALLOC(wm_keep, W); ALLOC(clip_val, W); ALLOC(clip_keep, W);
     ALLOC(cell_val, W); ALLOC(cell_row, W); ALLOC(wfb_col, C); ALLOC(wfb_val, C); ALLOC(wfb_len, U);
     ALLOC(old_col, C); ALLOC(old_val, C); ALLOC(old_vis, C); ALLOC(old_len, U);
-    ALLOC(ema_col, C); ALLOC(ema_val, C); ALLOC(ema_len, U);
+    ALLOC(ema_col, C); ALLOC(ema_val, C); ALLOC(ema_len, U); ALLOC(comb_fx, U);
 
     for (int a = 5; a < argc; a++) {
         Body body = nullptr;
@@ -132,6 +133,8 @@ int main(int argc, char** argv) {
     write_buffer(out, b.bond_len, U);
     write_buffer(out, b.bond_cols, C);
     write_buffer(out, b.bond_vals, C);
+    write_buffer(out, b.trust, U);
+    write_buffer(out, b.pruning_score, U);
     write_buffer(out, b.status, E);
     return std::fclose(out) == 0 ? 0 : 2;
 }
