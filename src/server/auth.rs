@@ -37,15 +37,12 @@ impl<S: NamedService> NamedService for Auth<S> {
     const NAME: &'static str = S::NAME;
 }
 
-/// The refusal for `headers`, or `None` when they carry the right token.
-fn refusal(headers: &http::HeaderMap, token: &[u8]) -> Option<Status> {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
+/// The refusal for a call whose `authorization` header is `authorization`, or `None` when
+/// it is exactly `Bearer <token>`.
+pub fn refusal(authorization: Option<&[u8]>, token: &[u8]) -> Option<Status> {
+    match authorization.map(|v| v.strip_prefix(b"Bearer ")) {
         // Constant time, so timing does not reveal the matching prefix.
-        Some(g) if bool::from(g.as_bytes().ct_eq(token)) => None,
+        Some(Some(given)) if bool::from(given.ct_eq(token)) => None,
         Some(_) => Some(Status::unauthenticated("invalid bearer token")),
         None => Some(Status::unauthenticated(
             "missing `authorization: Bearer <token>` metadata",
@@ -78,10 +75,10 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let refused = self
-            .token
-            .as_deref()
-            .and_then(|token| refusal(request.headers(), token));
+        let refused = self.token.as_deref().and_then(|token| {
+            let given = request.headers().get("authorization");
+            refusal(given.map(|v| v.as_bytes()), token)
+        });
         match refused {
             Some(status) => {
                 let method = method_of(request.uri().path());

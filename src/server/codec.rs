@@ -73,6 +73,18 @@ wire_repeated!(pb::RunEpochsResponse, results, pb::EpochResult);
 wire_repeated!(pb::RunSubnetEpochsRequest, subnets, pb::SubnetInput);
 wire_repeated!(pb::RunSubnetEpochsResponse, results, pb::SubnetResult);
 
+/// Decodes a `RunEpochsRequest` as the daemon's codec does, except that messages of
+/// `parallel_bytes` bytes or more (the daemon: 1 MiB) are split epoch by epoch; the fuzz
+/// targets pass 0 to hold the split path to prost's whole-message decode.
+pub fn decode_run_epochs(
+    bytes: Bytes,
+    parallel_bytes: usize,
+) -> Result<pb::RunEpochsRequest, prost::DecodeError> {
+    let whole = |b| <pb::RunEpochsRequest as Message>::decode(b).map(|m| m.epochs);
+    let epochs = decode_repeated_from(bytes, parallel_bytes, whole)?;
+    Ok(pb::RunEpochsRequest { epochs })
+}
+
 /// Decodes a message made of field-1 submessages, in parallel when it is large.
 /// `whole` decodes the message with prost.
 fn decode_repeated<E: Message + Default + Send>(
@@ -80,8 +92,16 @@ fn decode_repeated<E: Message + Default + Send>(
     whole: impl FnOnce(Bytes) -> Result<Vec<E>, prost::DecodeError>,
 ) -> Result<Vec<E>, prost::DecodeError> {
     let len = buf.remaining();
-    let bytes = buf.copy_to_bytes(len);
-    let parts = (len >= PARALLEL_BYTES)
+    decode_repeated_from(buf.copy_to_bytes(len), PARALLEL_BYTES, whole)
+}
+
+/// [`decode_repeated`] of `bytes`, split from `parallel_bytes` bytes up.
+fn decode_repeated_from<E: Message + Default + Send>(
+    bytes: Bytes,
+    parallel_bytes: usize,
+    whole: impl FnOnce(Bytes) -> Result<Vec<E>, prost::DecodeError>,
+) -> Result<Vec<E>, prost::DecodeError> {
+    let parts = (bytes.len() >= parallel_bytes)
         .then(|| field_1_parts(&bytes))
         .flatten();
     match parts {

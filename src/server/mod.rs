@@ -8,6 +8,8 @@
 pub mod auth;
 pub mod batcher;
 pub mod codec;
+pub mod content_type;
+pub mod grpc_timeout;
 pub mod message_limit;
 pub mod metrics;
 pub mod proto;
@@ -116,25 +118,11 @@ pub struct YumaService {
     metrics: Arc<Metrics>,
 }
 
-/// `grpc-timeout` (e.g. `250m`) as a deadline counted from now, answered a little early.
-///
-/// tonic's transport also enforces the header and answers CANCELLED when it fires first, so
-/// the handler's own deadline comes 2% + 1 ms sooner to answer DEADLINE_EXCEEDED.
+/// The call's `grpc-timeout` as a deadline counted from now; none when the header is absent
+/// or invalid (see [`grpc_timeout`]).
 fn deadline_of(meta: &tonic::metadata::MetadataMap) -> Option<Instant> {
-    let raw = meta.get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
-    let v: u64 = digits.parse().ok()?;
-    let timeout = match unit {
-        "H" => Duration::from_secs(v.checked_mul(3600)?),
-        "M" => Duration::from_secs(v.checked_mul(60)?),
-        "S" => Duration::from_secs(v),
-        "m" => Duration::from_millis(v),
-        "u" => Duration::from_micros(v),
-        "n" => Duration::from_nanos(v),
-        _ => return None,
-    };
-    let margin = timeout / 50 + Duration::from_millis(1);
-    Some(Instant::now() + timeout.saturating_sub(margin))
+    let raw = meta.get("grpc-timeout")?;
+    grpc_timeout::deadline(raw.as_bytes(), Instant::now())
 }
 
 /// The status a batcher failure maps to.
@@ -561,7 +549,7 @@ pub async fn serve(
         .max_encoding_message_size(usize::MAX);
     let budget = message_limit::Budget::new(limits.max_inflight_bytes);
     let yuma = message_limit::MessageLimit::new(yuma, limits.max_message_bytes, budget);
-    let yuma = auth::Auth::new(yuma, token, metrics.clone());
+    let yuma = content_type::GrpcOnly::new(auth::Auth::new(yuma, token, metrics.clone()));
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status("yuma.v1.Yuma", tonic_health::ServingStatus::Serving)
@@ -591,8 +579,8 @@ pub async fn serve(
     let drain_by = Arc::new(OnceLock::new());
     let (signalled, mut on_signal) = oneshot::channel();
     let serving = builder
-        .add_service(health_service)
-        .add_service(reflection)
+        .add_service(content_type::GrpcOnly::new(health_service))
+        .add_service(content_type::GrpcOnly::new(reflection))
         .add_service(yuma)
         .serve_with_incoming_shutdown(incoming, {
             let drain_by = drain_by.clone();
