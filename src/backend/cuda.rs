@@ -283,7 +283,7 @@ fn c_chars_to_string(chars: &[std::ffi::c_char]) -> String {
 pub fn unsupported_in(inputs: &[EpochInput]) -> Option<String> {
     inputs.iter().find_map(|x| {
         let rules = crate::epoch::validate(x).ok()?;
-        crate::backend::pack::unsupported(&rules, x, true)
+        crate::backend::pack::unsupported(&rules, x, true, false)
     })
 }
 
