@@ -63,30 +63,6 @@ pub fn rule_flags(rules: &Rules) -> u32 {
     f
 }
 
-/// Why the GPU kernels cannot run `input` under `rules`, if they cannot: the batch is then
-/// refused (and `--cpu-fallback` reruns it on the CPU), never approximated.
-/// `trust_pruning`, `liquid_alpha_v1`: whether the backend's kernels compute trust and
-/// pruning scores, and liquid alpha v1.
-pub fn unsupported(
-    rules: &Rules,
-    input: &EpochInput,
-    trust_pruning: bool,
-    liquid_alpha_v1: bool,
-) -> Option<String> {
-    let spec = input.spec_version.unwrap_or(rules.era);
-    if rules.liquid_alpha_v1 && input.liquid_alpha && !liquid_alpha_v1 {
-        return Some(format!(
-            "spec_version {spec}: liquid alpha v1 (specs 233-272, LiquidAlphaOn) runs on the CPU only"
-        ));
-    }
-    if rules.rank_trust_pruning && !trust_pruning {
-        return Some(format!(
-            "spec_version {spec}: Rank, Trust and PruningScores (specs before 365) run on the CPU only"
-        ));
-    }
-    None
-}
-
 /// A u64 as two u32 words, low first (WGSL has no portable 64-bit integer).
 pub type U64Words = [u32; 2];
 
