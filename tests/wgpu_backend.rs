@@ -428,6 +428,57 @@ fn wgpu_matches_cpu_on_ranks_across_blocks() {
     eprintln!("wgpu vs cpu: compared {compared} epochs past one rank block");
 }
 
+/// Liquid alpha v1 past one rank block: the consensus quartiles come from ranks summed
+/// over blocks, with tied consensus values spanning them.
+#[test]
+fn wgpu_matches_cpu_on_liquid_alpha_v1_quartiles_across_blocks() {
+    let Some(b) = backend() else { return };
+    let mut rng = Rng::new(0x5EED_1A01);
+    let n = 2_100u16;
+    let shape = Shape {
+        n,
+        density: 0,
+        yuma3: false,
+        liquid_alpha: true,
+        bonds_penalty: 0,
+    };
+    let mut x = epochgen::era_epoch(&mut rng, shape, 233);
+    // Three equal-stake validators weight every third column from a small set of values
+    // (rows short enough for lavapipe's loop budget): a third of the consensus is non-zero,
+    // and tied values (zeros above all) cross the 2048-uid blocks.
+    let validators = 3;
+    x.alpha_stake = (0..n as usize)
+        .map(|i| if i < validators { 1_000_000_000 } else { 0 })
+        .collect();
+    x.tao_stake = vec![0; n as usize];
+    x.validator_permit = vec![true; n as usize];
+    x.last_update = vec![x.current_block; n as usize];
+    x.max_allowed_validators = 64;
+    let rows = |rng: &mut Rng, values: &[u16]| -> yuma::model::SparseMatrix {
+        let rows: Vec<Vec<(u16, u16)>> = (0..n as usize)
+            .map(|i| {
+                if i >= validators {
+                    return Vec::new();
+                }
+                (0..n).step_by(3).map(|j| (j, rng.pick(values))).collect()
+            })
+            .collect();
+        yuma::model::SparseMatrix::from_rows(&rows)
+    };
+    x.weights = rows(&mut rng, &[1, 100, 32_768, 65_535]);
+    // Old bonds, so the column alphas do not cancel in the column normalisation.
+    x.bonds = rows(&mut rng, &[7, 1_000, 20_000, 60_000]);
+    let mut fixed = x.clone();
+    fixed.liquid_alpha = false;
+    let cpu = yuma::epoch::run_epoch(&x).expect("valid epoch");
+    assert!(
+        cpu.bonds != yuma::epoch::run_epoch(&fixed).expect("valid epoch").bonds,
+        "liquid alpha v1 must change the bonds here"
+    );
+    let compared = compare(&b, &[x], "liquid alpha v1 across blocks");
+    eprintln!("wgpu vs cpu: compared {compared} liquid alpha v1 epoch past one rank block");
+}
+
 #[test]
 fn adapters_lists_the_backend_adapter() {
     let Some(b) = backend() else { return };
