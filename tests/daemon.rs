@@ -51,6 +51,7 @@ fn batch(max_batch: usize, max_wait_ms: u64, queue_capacity: usize) -> BatchConf
         max_batch,
         max_wait: Duration::from_millis(max_wait_ms),
         queue_capacity,
+        queue_bytes: 1 << 30,
     }
 }
 
@@ -59,6 +60,7 @@ fn config(batch: BatchConfig, limits: Limits) -> ServerConfig {
         batch,
         limits,
         token: None,
+        drain_timeout: BOUND,
         #[cfg(feature = "tls")]
         tls: None,
     }
@@ -583,6 +585,7 @@ async fn malformed_requests_are_refused_while_good_ones_succeed() {
         max_epochs_per_request: 8,
         max_message_bytes: 1 << 20,
         stream_in_flight: 16,
+        ..Limits::default()
     };
     let daemon = start(
         config(batch(64, 2, 1024), limits),
@@ -891,6 +894,66 @@ async fn full_queue_is_refused_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_bytes_and_calls_per_connection_are_bounded() {
+    let _serial = serial().await;
+    let gate = Gate::new();
+    let (name, input, want) = cases().into_iter().find(|(_, i, _)| i.n == 16).unwrap();
+    let input = Arc::new(input);
+    let each = yuma::server::batcher::epoch_bytes(&input);
+    let limits = Limits {
+        max_epochs_per_request: 64,
+        max_calls_per_connection: 2,
+        ..Limits::default()
+    };
+    let mut cfg = config(batch(1, 0, 64), limits);
+    cfg.batch.queue_bytes = 2 * each;
+    let daemon = start(cfg, Arc::new(GateBackend(gate.clone()))).await;
+
+    // Four calls on one connection allowed two at a time: two reach the server.
+    let shared = daemon.client().await;
+    let mut set = JoinSet::new();
+    for _ in 0..4 {
+        let (mut client, input) = (shared.clone(), input.clone());
+        set.spawn(async move { client.run_epochs(request(&[&*input])).await });
+    }
+    wait_for("two calls in", || {
+        gate.epochs.load(Ordering::SeqCst) + daemon.metrics.queue_depth() as usize == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        gate.epochs.load(Ordering::SeqCst) + daemon.metrics.queue_depth() as usize,
+        2,
+        "more calls than --max-calls-per-connection reached the server"
+    );
+    // One epoch queued holds `each` bytes: two more do not fit in 2 x `each`.
+    let status = daemon
+        .client()
+        .await
+        .run_epochs(request(&[&*input, &*input]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("--queue-mib"),
+        "{}",
+        status.message()
+    );
+    gate.release();
+    tokio::time::timeout(BOUND, async {
+        while let Some(r) = set.join_next().await {
+            for result in r.unwrap().unwrap().into_inner().results {
+                check(&name, result, &want);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(gate.epochs.load(Ordering::SeqCst), 4);
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_and_cancelled_calls_are_dropped_before_dispatch() {
     let _serial = serial().await;
     let (daemon, gate, name, input, want) = start_gated(batch(1, 0, 64), 64).await;
@@ -1056,6 +1119,62 @@ async fn shutdown_under_load_finishes_every_accepted_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_gives_up_at_the_drain_timeout() {
+    let _serial = serial().await;
+    const DRAIN: Duration = Duration::from_millis(500);
+    let gate = Gate::new();
+    let limits = Limits {
+        max_epochs_per_request: 64,
+        ..Limits::default()
+    };
+    let mut cfg = config(batch(1, 0, 64), limits);
+    cfg.drain_timeout = DRAIN;
+    let daemon = start(cfg, Arc::new(GateBackend(gate.clone()))).await;
+    let (_, input, _) = cases().into_iter().find(|(_, i, _)| i.n == 16).unwrap();
+    let input = Arc::new(input);
+    let mut set = JoinSet::new();
+    for _ in 0..3 {
+        let (mut client, input) = (daemon.client().await, input.clone());
+        set.spawn(async move { client.run_epochs(request(&[&*input])).await });
+    }
+    // A batch the backend never finishes, two calls queued behind it.
+    wait_for("a held batch and two queued calls", || {
+        gate.batches.load(Ordering::SeqCst) == 1 && daemon.metrics.queue_depth() == 2
+    })
+    .await;
+    let Daemon { stop, task, .. } = daemon;
+    let started = tokio::time::Instant::now();
+    let _ = stop.unwrap().send(());
+    tokio::time::timeout(BOUND, task)
+        .await
+        .expect("shutdown waited for the held batch")
+        .unwrap()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= DRAIN,
+        "returned after {took:?}, before the drain timeout"
+    );
+    // Each abandoned call is answered UNAVAILABLE, or loses its connection: never left hanging.
+    tokio::time::timeout(BOUND, async {
+        while let Some(r) = set.join_next().await {
+            let status = r.unwrap().expect_err("an abandoned call succeeded");
+            assert!(
+                matches!(
+                    status.code(),
+                    Code::Unavailable | Code::Unknown | Code::Cancelled | Code::Internal
+                ),
+                "{status:?}"
+            );
+        }
+    })
+    .await
+    .expect("an abandoned call was never answered");
+    eprintln!("daemon: shutdown gave up on a held batch after {took:?} (drain timeout {DRAIN:?})");
+    gate.release();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_health_reflection_and_backends() {
     let _serial = serial().await;
     let all = cases();
@@ -1174,10 +1293,104 @@ async fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
     (head.lines().next().unwrap().to_string(), body.to_string())
 }
 
-/// The value of the sample line `series` (name with labels) in an exposition `body`.
-fn sample(body: &str, series: &str) -> Option<f64> {
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+/// One sample of a text exposition: metric name, labels in order, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+/// Parses a Prometheus text exposition (format 0.0.4) strictly: every line is a `# HELP`,
+/// a `# TYPE` naming a known type before that family's samples, or a sample
+/// `name{label="value",...} value` with a valid name, escaped label values and a number.
+/// Returns the samples; panics naming the first bad line.
+fn parse_exposition(body: &str) -> Vec<Sample> {
+    fn name_ok(s: &str) -> bool {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+    let mut typed: std::collections::HashMap<String, String> = Default::default();
+    let mut samples = Vec::new();
+    for line in body.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut words = rest.splitn(3, ' ');
+            let (kind, name) = (words.next().unwrap(), words.next().unwrap_or(""));
+            assert!(name_ok(name), "bad metric name in `{line}`");
+            match kind {
+                "HELP" => {}
+                "TYPE" => {
+                    let t = words.next().unwrap_or("");
+                    assert!(
+                        ["counter", "gauge", "histogram", "summary", "untyped"].contains(&t),
+                        "bad type in `{line}`"
+                    );
+                    typed.insert(name.to_string(), t.to_string());
+                }
+                _ => panic!("unknown comment `{line}`"),
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("`{line}`"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in `{line}`")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series, Vec::new()),
+            Some((name, rest)) => {
+                let mut rest = rest.strip_suffix('}').unwrap_or_else(|| panic!("`{line}`"));
+                let mut labels = Vec::new();
+                while !rest.is_empty() {
+                    let (label, after) =
+                        rest.split_once("=\"").unwrap_or_else(|| panic!("`{line}`"));
+                    assert!(name_ok(label), "bad label name in `{line}`");
+                    let mut value = String::new();
+                    let mut chars = after.char_indices();
+                    let end = loop {
+                        match chars.next() {
+                            Some((_, '\\')) => match chars.next() {
+                                Some((_, 'n')) => value.push('\n'),
+                                Some((_, c @ ('\\' | '"'))) => value.push(c),
+                                _ => panic!("bad escape in `{line}`"),
+                            },
+                            Some((i, '"')) => break i,
+                            Some((_, c)) => value.push(c),
+                            None => panic!("unterminated label value in `{line}`"),
+                        }
+                    };
+                    labels.push((label.to_string(), value));
+                    rest = &after[end + 1..];
+                    rest = rest.strip_prefix(',').unwrap_or(rest);
+                }
+                (name, labels)
+            }
+        };
+        assert!(name_ok(name), "bad metric name in `{line}`");
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| {
+                name.strip_suffix(s)
+                    .filter(|f| typed.get(*f).is_some_and(|t| t == "histogram"))
+            })
+            .unwrap_or(name);
+        assert!(typed.contains_key(family), "`{line}` before its # TYPE");
+        samples.push((name.to_string(), labels, value));
+    }
+    samples
+}
+
+/// The value of the sample `name` with exactly `labels` among `samples`.
+fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples.iter().find_map(|(n, l, v)| {
+        let same = n == name
+            && l.len() == labels.len()
+            && labels
+                .iter()
+                .all(|(k, want)| l.iter().any(|(lk, lv)| lk == k && lv == want));
+        same.then_some(*v)
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1200,20 +1413,28 @@ async fn metrics_endpoint_counts_calls_epochs_and_batches() {
         daemon.metrics.clone(),
     ));
 
-    let (status, before) = http_get(metrics_addr, "/metrics").await;
+    let (status, body) = http_get(metrics_addr, "/metrics").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
-    assert!(
-        before.contains("yuma_backend_info{backend=\"cpu"),
-        "{before}"
+    let before = parse_exposition(&body);
+    let backend = before
+        .iter()
+        .find(|(n, _, _)| n == "yuma_backend_info")
+        .unwrap_or_else(|| panic!("no yuma_backend_info in\n{body}"));
+    assert!(backend.1[0].1.starts_with("cpu"), "{body}");
+    assert_eq!(backend.2, 1.0);
+    assert_eq!(
+        sample(&before, "yuma_epochs_total", &[]),
+        Some(0.0),
+        "{body}"
     );
-    assert_eq!(sample(&before, "yuma_epochs_total"), Some(0.0), "{before}");
     assert_eq!(
         sample(
             &before,
-            r#"yuma_requests_total{method="RunEpochs",code="OK"}"#
+            "yuma_requests_total",
+            &[("method", "RunEpochs"), ("code", "OK")]
         ),
         None,
-        "{before}"
+        "{body}"
     );
 
     let small: Vec<_> = all.iter().filter(|(_, i, _)| i.n <= 16).take(3).collect();
@@ -1234,45 +1455,64 @@ async fn metrics_endpoint_counts_calls_epochs_and_batches() {
         .await
         .unwrap();
 
-    let (status, after) = http_get(metrics_addr, "/metrics").await;
+    let (status, body) = http_get(metrics_addr, "/metrics").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
-    let get = |series: &str| {
-        sample(&after, series).unwrap_or_else(|| panic!("no `{series}` in\n{after}"))
+    let after = parse_exposition(&body);
+    let get = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels).unwrap_or_else(|| panic!("no `{name}` {labels:?} in\n{body}"))
     };
+    let run_epochs = [("method", "RunEpochs")];
     assert_eq!(
-        get(r#"yuma_requests_total{method="RunEpochs",code="OK"}"#),
+        get(
+            "yuma_requests_total",
+            &[("method", "RunEpochs"), ("code", "OK")]
+        ),
         3.0
     );
     assert_eq!(
-        get(r#"yuma_requests_total{method="GetBackends",code="OK"}"#),
+        get(
+            "yuma_requests_total",
+            &[("method", "GetBackends"), ("code", "OK")]
+        ),
         1.0
     );
-    assert_eq!(get("yuma_epochs_total"), 6.0);
-    assert_eq!(get("yuma_epoch_errors_total"), 0.0);
-    assert_eq!(get("yuma_queue_depth_epochs"), 0.0);
+    assert_eq!(get("yuma_epochs_total", &[]), 6.0);
+    assert_eq!(get("yuma_epoch_errors_total", &[]), 0.0);
+    assert_eq!(get("yuma_queue_depth_epochs", &[]), 0.0);
+    assert_eq!(get("yuma_queue_bytes", &[]), 0.0);
     // Histograms: every call in +Inf, cumulative buckets, a positive latency sum.
     assert!(
-        after.contains("# TYPE yuma_request_duration_seconds histogram"),
-        "{after}"
+        body.contains("# TYPE yuma_request_duration_seconds histogram"),
+        "{body}"
     );
     assert_eq!(
-        get(r#"yuma_request_duration_seconds_bucket{method="RunEpochs",le="+Inf"}"#),
+        get(
+            "yuma_request_duration_seconds_bucket",
+            &[("method", "RunEpochs"), ("le", "+Inf")]
+        ),
         3.0
     );
-    assert_eq!(
-        get(r#"yuma_request_duration_seconds_count{method="RunEpochs"}"#),
-        3.0
-    );
-    assert!(get(r#"yuma_request_duration_seconds_sum{method="RunEpochs"}"#) > 0.0);
-    let batches = get("yuma_batch_epochs_count");
+    assert_eq!(get("yuma_request_duration_seconds_count", &run_epochs), 3.0);
+    assert!(get("yuma_request_duration_seconds_sum", &run_epochs) > 0.0);
+    let buckets: Vec<f64> = after
+        .iter()
+        .filter(|(n, l, _)| {
+            n == "yuma_request_duration_seconds_bucket"
+                && l[0] == ("method".into(), "RunEpochs".into())
+        })
+        .map(|s| s.2)
+        .collect();
+    assert_eq!(buckets.len(), 17, "16 bounds and +Inf");
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    let batches = get("yuma_batch_epochs_count", &[]);
     assert!(
         (1.0..=3.0).contains(&batches),
         "{batches} batches for 3 sequential calls"
     );
-    assert_eq!(get("yuma_batch_epochs_sum"), 6.0);
-    assert_eq!(get(r#"yuma_batch_epochs_bucket{le="2"}"#), batches);
+    assert_eq!(get("yuma_batch_epochs_sum", &[]), 6.0);
+    assert_eq!(get("yuma_batch_epochs_bucket", &[("le", "2")]), batches);
     assert_eq!(
-        get(r#"yuma_batch_duration_seconds_bucket{le="+Inf"}"#),
+        get("yuma_batch_duration_seconds_bucket", &[("le", "+Inf")]),
         batches
     );
 

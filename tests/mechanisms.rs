@@ -364,6 +364,99 @@ fn fold_matches_substrate_fixed() {
     }
 }
 
+/// Random damage to subnet inputs (array lengths, splits, mechanism counts, rows, owner,
+/// emission) and to their JSON text: every one decodes or is refused, runs or is refused,
+/// and nothing panics. Valid results stay exact against the unbatched CPU path.
+#[test]
+fn damaged_subnets_are_refused_or_run_never_panic() {
+    let cases = common::cases::subnet_cases();
+    let small: Vec<SubnetInput> = cases
+        .iter()
+        .filter(|(_, c)| c.input.n <= 32)
+        .map(|(_, c)| c.input.clone())
+        .collect();
+    let mut rng = Rng::new(0xda3a6e);
+    let (mut ran, mut refused) = (0, 0);
+    let mut batch = Vec::new();
+    for _ in 0..400 {
+        let mut s = small[rng.below(small.len() as u64) as usize].clone();
+        let k = rng.below(s.mechanisms.len() as u64) as usize;
+        match rng.below(9) {
+            0 => {
+                s.mechanisms[k].last_update.pop();
+            }
+            1 => s.mechanisms[k].commit_block.push(Some(rng.next())),
+            2 => {
+                let len = rng.below(18) as usize;
+                s.emission_split = Some((0..len).map(|_| rng.below(65_536) as u16).collect());
+            }
+            3 => {
+                let m = s.mechanisms[0].clone();
+                s.mechanisms.resize(rng.below(20) as usize, m);
+            }
+            4 => {
+                let n = s.n as usize;
+                let col = rng.below(70_000).min(65_535) as u16;
+                let rows: Vec<Vec<(u16, u16)>> = (0..n)
+                    .map(|_| vec![(col, rng.next() as u16), (col, 1)])
+                    .collect();
+                s.mechanisms[k].weights = yuma::model::SparseMatrix::from_rows(&rows);
+            }
+            5 => s.owner_uid = Some(rng.below(70) as u16),
+            6 => s.emission = random_total(&mut rng),
+            7 => {
+                s.alpha_stake
+                    .iter_mut()
+                    .for_each(|a| *a = u64::MAX - rng.below(9));
+            }
+            _ => {
+                let n = s.n as usize;
+                let rows: Vec<Vec<(u16, u16)>> = (0..n)
+                    .map(|_| vec![(rng.below(70_000).min(65_535) as u16, rng.next() as u16)])
+                    .collect();
+                s.mechanisms[k].bonds = yuma::model::SparseMatrix::from_rows(&rows);
+            }
+        }
+        match run_subnet(&s) {
+            Ok(_) => ran += 1,
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                refused += 1;
+            }
+        }
+        batch.push(s);
+    }
+    // The same inputs in one backend batch give the same verdicts and outputs.
+    let want: Vec<_> = batch.iter().map(run_subnet).collect();
+    let got = CpuBackend::new()
+        .run_any(batch.into_iter().map(AnyInput::Subnet).collect())
+        .unwrap();
+    for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+        match (w, g) {
+            (Ok(w), Ok(AnyOutput::Subnet(g))) => assert_eq!(w, g, "input {i}"),
+            (Err(w), Err(g)) => assert_eq!(w, g, "input {i}"),
+            _ => panic!("input {i}: single {w:?} vs batch {g:?}"),
+        }
+    }
+    // Damaged JSON text: truncated or with one byte changed.
+    let text = std::fs::read_to_string(&cases[0].0).unwrap();
+    let bytes = text.as_bytes();
+    for _ in 0..300 {
+        let mut t = bytes.to_vec();
+        if rng.chance(50) {
+            t.truncate(rng.below(t.len() as u64) as usize);
+        } else {
+            let at = rng.below(t.len() as u64) as usize;
+            t[at] = rng.pick(b"0123456789[]{},:\"-ex ");
+        }
+        if let Ok(t) = String::from_utf8(t) {
+            let _ = yuma::model::subnet::decode_documents(&t);
+        }
+    }
+    eprintln!("damaged subnets: {ran} ran, {refused} refused");
+    assert!(ran > 0 && refused > 0);
+}
+
 /// Subnets in past eras: every era case as a one-mechanism subnet gives the case's own
 /// outputs (its era's fields included) for mechanism 0 and, folded with weight 1, for the
 /// subnet; before 320 a second mechanism is refused, from 320 each mechanism runs under the

@@ -37,6 +37,10 @@ pub struct Args {
     /// Epochs queued at most; requests beyond it get RESOURCE_EXHAUSTED at once.
     #[arg(long, default_value_t = 65536)]
     pub queue_capacity: usize,
+    /// Memory the queued epochs may hold, MiB; requests beyond it get RESOURCE_EXHAUSTED at
+    /// once.
+    #[arg(long, default_value_t = 1024)]
+    pub queue_mib: usize,
     /// Largest n accepted.
     #[arg(long, default_value_t = 65535)]
     pub max_n: u32,
@@ -49,6 +53,16 @@ pub struct Args {
     /// Epochs one StreamEpochs call keeps in flight.
     #[arg(long, default_value_t = 256)]
     pub stream_in_flight: usize,
+    /// Request message bytes all calls together may hold, MiB; a message beyond it gets
+    /// RESOURCE_EXHAUSTED before it is received (an eighth is kept for messages up to 1 MiB).
+    #[arg(long, default_value_t = 1024)]
+    pub max_inflight_mib: usize,
+    /// Calls one connection may have open at once (HTTP/2 concurrent streams).
+    #[arg(long, default_value_t = 64)]
+    pub max_calls_per_connection: u32,
+    /// Seconds SIGTERM waits for accepted calls to finish before abandoning them and exiting.
+    #[arg(long, default_value_t = 20.0)]
+    pub drain_timeout_s: f64,
     /// File holding the bearer token clients must send (`authorization: Bearer <token>`).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
@@ -77,32 +91,31 @@ fn read_token(path: &PathBuf) -> anyhow::Result<String> {
     Ok(token)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// A future resolving on Ctrl-C or SIGTERM. The handlers are installed now, not at the
+/// first poll: a SIGTERM that arrives right after the "listening" line must stop the
+/// daemon gracefully instead of killing it.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
+}
+
+/// A future resolving on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send> {
+    Ok(async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
+    })
 }
 
 #[cfg(feature = "tls")]
@@ -142,6 +155,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
             max_batch: 1,
             max_wait: Duration::ZERO,
             queue_capacity: args.queue_capacity,
+            queue_bytes: args.queue_mib << 20,
         }
     } else {
         BatchConfig {
@@ -150,6 +164,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
                 .max_wait_ms
                 .map_or_else(|| backend.default_max_wait(), Duration::from_millis),
             queue_capacity: args.queue_capacity,
+            queue_bytes: args.queue_mib << 20,
         }
     };
     let limits = Limits {
@@ -157,30 +172,45 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         max_epochs_per_request: args.max_epochs_per_request,
         max_message_bytes: args.max_message_mib << 20,
         stream_in_flight: args.stream_in_flight,
+        max_inflight_bytes: args.max_inflight_mib << 20,
+        max_calls_per_connection: args.max_calls_per_connection,
     };
+    let drain_timeout = Duration::try_from_secs_f64(args.drain_timeout_s)
+        .with_context(|| format!("--drain-timeout-s {}", args.drain_timeout_s))?;
     let config = ServerConfig {
         batch,
         limits,
         token,
+        drain_timeout,
         #[cfg(feature = "tls")]
         tls: tls_config(&args)?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let metrics = Arc::new(Metrics::new(backend.describe()));
         if let Some(addr) = args.metrics {
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding --metrics {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, "metrics on /metrics");
-            tokio::spawn(serve_metrics(listener, metrics.clone()));
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                if let Err(e) = serve_metrics(listener, metrics).await {
+                    tracing::error!(error = %e, "metrics endpoint failed");
+                }
+            });
         }
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding --listen {}", args.listen))?;
         let bound = listener.local_addr()?;
         tracing::info!(addr = %bound, backend = %backend.describe(), max_batch = batch.max_batch, max_wait_ms = batch.max_wait.as_millis() as u64, "serving yuma.v1.Yuma");
         // Scripts read the bound address from this line (port 0 picks a free one).
+        let stop = shutdown_signal()?;
         println!("yuma serve: listening on {bound}");
-        serve(config, backend, listener, metrics, shutdown_signal()).await?;
+        serve(config, backend, listener, metrics, stop).await?;
         anyhow::Ok(())
-    })
+    });
+    // Every accepted call is answered or, past the drain timeout, abandoned: a batch still
+    // computing on a blocking thread must not hold the exit.
+    runtime.shutdown_background();
+    served
 }

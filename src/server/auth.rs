@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use subtle::ConstantTimeEq;
 use tonic::codegen::http;
 use tonic::codegen::{BoxFuture, Context, Poll, Service};
 use tonic::server::NamedService;
@@ -36,11 +37,6 @@ impl<S: NamedService> NamedService for Auth<S> {
     const NAME: &'static str = S::NAME;
 }
 
-/// Compares without an early exit, so timing does not reveal the matching prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The refusal for `headers`, or `None` when they carry the right token.
 fn refusal(headers: &http::HeaderMap, token: &[u8]) -> Option<Status> {
     let given = headers
@@ -48,7 +44,8 @@ fn refusal(headers: &http::HeaderMap, token: &[u8]) -> Option<Status> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(g) if constant_time_eq(g.as_bytes(), token) => None,
+        // Constant time, so timing does not reveal the matching prefix.
+        Some(g) if bool::from(g.as_bytes().ct_eq(token)) => None,
         Some(_) => Some(Status::unauthenticated("invalid bearer token")),
         None => Some(Status::unauthenticated(
             "missing `authorization: Bearer <token>` metadata",

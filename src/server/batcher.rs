@@ -7,6 +7,7 @@
 //! the next batch fills meanwhile.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -28,6 +29,29 @@ pub struct BatchConfig {
     pub max_wait: Duration,
     /// Epochs queued at most; a request that does not fit is refused at once.
     pub queue_capacity: usize,
+    /// Memory the queued epochs may hold at most (estimated by [`epoch_bytes`]); a request
+    /// that does not fit is refused at once. A request alone above it is still taken into an
+    /// empty queue, so that every request within the other limits can run.
+    pub queue_bytes: usize,
+}
+
+/// Heap and inline bytes one decoded epoch holds, the unit of the queue's byte bound.
+pub fn epoch_bytes(e: &EpochInput) -> usize {
+    use std::mem::size_of;
+    let matrix = |m: &crate::model::SparseMatrix| {
+        m.offsets.capacity() * size_of::<u32>()
+            + (m.cols.capacity() + m.vals.capacity()) * size_of::<u16>()
+    };
+    size_of::<EpochInput>()
+        + e.commit_block.capacity() * size_of::<Option<u64>>()
+        + (e.alpha_stake.capacity()
+            + e.tao_stake.capacity()
+            + e.last_update.capacity()
+            + e.block_at_registration.capacity())
+            * size_of::<u64>()
+        + e.validator_permit.capacity()
+        + matrix(&e.weights)
+        + matrix(&e.bonds)
 }
 
 /// Why a request got no results from the batcher.
@@ -45,6 +69,19 @@ pub enum BatchError {
         /// The queue's capacity in epochs.
         capacity: usize,
     },
+    /// The queue holds too much memory to take the request now.
+    #[error(
+        "queue full: {queued} bytes queued + {requested} requested exceed the limit --queue-mib = {} MiB",
+        capacity >> 20
+    )]
+    QueueBytesFull {
+        /// Bytes already queued.
+        queued: usize,
+        /// Bytes of this request's epochs.
+        requested: usize,
+        /// The queue's capacity in bytes.
+        capacity: usize,
+    },
     /// The server is shutting down and accepts no new work.
     #[error("the server is shutting down")]
     Closed,
@@ -59,6 +96,7 @@ pub enum BatchError {
 /// One caller's request waiting in the queue.
 struct Job {
     inputs: Vec<EpochInput>,
+    bytes: usize,
     deadline: Option<Instant>,
     enqueued: Instant,
     reply: oneshot::Sender<Result<Vec<EpochResult>, BatchError>>,
@@ -69,11 +107,14 @@ struct Job {
 struct State {
     queue: VecDeque<Job>,
     queued_epochs: usize,
+    queued_bytes: usize,
     closed: bool,
 }
 
 struct Shared {
     state: Mutex<State>,
+    /// Whether the backend is computing a batch now.
+    running: AtomicBool,
     wake: Notify,
     config: BatchConfig,
     metrics: Arc<Metrics>,
@@ -102,6 +143,7 @@ impl Batcher {
     ) -> (Self, JoinHandle<()>) {
         let shared = Arc::new(Shared {
             state: Mutex::default(),
+            running: AtomicBool::new(false),
             wake: Notify::new(),
             config,
             metrics,
@@ -137,6 +179,8 @@ impl Batcher {
         deadline: Option<Instant>,
     ) -> Result<oneshot::Receiver<Result<Vec<EpochResult>, BatchError>>, BatchError> {
         let capacity = self.shared.config.queue_capacity;
+        let capacity_bytes = self.shared.config.queue_bytes;
+        let bytes = inputs.iter().map(epoch_bytes).sum::<usize>();
         let (tx, rx) = oneshot::channel();
         {
             let mut st = self.shared.lock();
@@ -150,10 +194,19 @@ impl Batcher {
                     capacity,
                 });
             }
+            if st.queued_bytes > 0 && st.queued_bytes + bytes > capacity_bytes {
+                return Err(BatchError::QueueBytesFull {
+                    queued: st.queued_bytes,
+                    requested: bytes,
+                    capacity: capacity_bytes,
+                });
+            }
             st.queued_epochs += inputs.len();
-            self.shared.metrics.set_queue_depth(st.queued_epochs);
+            st.queued_bytes += bytes;
+            st.record(&self.shared.metrics);
             st.queue.push_back(Job {
                 inputs,
+                bytes,
                 deadline,
                 enqueued: Instant::now(),
                 reply: tx,
@@ -169,24 +222,55 @@ impl Batcher {
         self.shared.wake.notify_one();
     }
 
+    /// Empties the queue once shutdown has given up on it: each waiting caller is answered
+    /// as closed.
+    pub fn abandon(&self) {
+        let mut st = self.shared.lock();
+        st.closed = true;
+        st.queue.clear();
+        st.queued_epochs = 0;
+        st.queued_bytes = 0;
+        st.record(&self.shared.metrics);
+    }
+
+    /// Whether the backend is computing a batch now.
+    pub fn batch_running(&self) -> bool {
+        self.shared.running.load(Ordering::Relaxed)
+    }
+
     /// Epochs waiting in the queue now.
     pub fn queued_epochs(&self) -> usize {
         self.shared.lock().queued_epochs
     }
 }
 
-/// Drops withdrawn requests and answers expired ones, keeping the epoch count right.
+impl State {
+    /// Publishes the queue's size.
+    fn record(&self, metrics: &Metrics) {
+        metrics.set_queue(self.queued_epochs, self.queued_bytes);
+    }
+
+    /// Takes `job` off the counts.
+    fn forget(&mut self, job: &Job) {
+        self.queued_epochs -= job.inputs.len();
+        self.queued_bytes -= job.bytes;
+    }
+}
+
+/// Drops withdrawn requests and answers expired ones, keeping the counts right.
 fn prune(st: &mut State, now: Instant) {
-    let mut dropped = 0;
+    let (mut epochs, mut bytes) = (0, 0);
     st.queue.retain_mut(|job| {
         let expired = job.deadline.is_some_and(|d| d <= now);
         if job.reply.is_closed() || expired {
-            dropped += job.inputs.len();
+            epochs += job.inputs.len();
+            bytes += job.bytes;
             return false;
         }
         true
     });
-    st.queued_epochs -= dropped;
+    st.queued_epochs -= epochs;
+    st.queued_bytes -= bytes;
 }
 
 /// Takes whole requests from the front up to `max_batch` epochs (at least one request).
@@ -200,7 +284,9 @@ fn take(st: &mut State, max_batch: usize) -> Vec<Job> {
         epochs += job.inputs.len();
         jobs.extend(st.queue.pop_front());
     }
-    st.queued_epochs -= epochs;
+    for job in &jobs {
+        st.forget(job);
+    }
     jobs
 }
 
@@ -217,7 +303,7 @@ async fn dispatch(shared: Arc<Shared>, backend: Arc<dyn Backend>) {
                 let mut st = shared.lock();
                 let now = Instant::now();
                 prune(&mut st, now);
-                shared.metrics.set_queue_depth(st.queued_epochs);
+                st.record(&shared.metrics);
                 match st.queue.front() {
                     None if st.closed => return,
                     None => None,
@@ -225,7 +311,7 @@ async fn dispatch(shared: Arc<Shared>, backend: Arc<dyn Backend>) {
                         let due = oldest.enqueued + max_wait;
                         if st.queued_epochs >= max_batch || st.closed || now >= due {
                             let jobs = take(&mut st, max_batch);
-                            shared.metrics.set_queue_depth(st.queued_epochs);
+                            st.record(&shared.metrics);
                             break jobs;
                         }
                         Some(due)
@@ -242,7 +328,9 @@ async fn dispatch(shared: Arc<Shared>, backend: Arc<dyn Backend>) {
                 None => shared.wake.notified().await,
             }
         };
+        shared.running.store(true, Ordering::Relaxed);
         run_batch(&shared.metrics, &backend, jobs).await;
+        shared.running.store(false, Ordering::Relaxed);
     }
 }
 

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 
 use prost::Message;
 use prost::bytes::{Buf, BufMut, Bytes};
+use prost::encoding::{decode_varint, encode_varint, encoded_len_varint};
 use rayon::prelude::*;
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -101,12 +102,12 @@ fn encode_repeated<E: Message + Send>(items: Vec<E>, buf: &mut EncodeBuf<'_>) {
         off_runtime(|| items.into_par_iter().map(|e| e.encode_to_vec()).collect());
     let total: usize = encoded
         .iter()
-        .map(|e| 1 + varint_len(e.len()) + e.len())
+        .map(|e| 1 + encoded_len_varint(e.len() as u64) + e.len())
         .sum();
     buf.reserve(total);
     for e in &encoded {
         buf.put_u8(FIELD_1_LEN);
-        put_varint(buf, e.len() as u64);
+        encode_varint(e.len() as u64, buf);
         buf.put_slice(e);
     }
 }
@@ -120,8 +121,9 @@ fn field_1_parts(bytes: &[u8]) -> Option<Vec<(usize, usize)>> {
         if bytes[at] != FIELD_1_LEN {
             return None;
         }
-        let (len, used) = read_varint(&bytes[at + 1..])?;
-        let start = at + 1 + used;
+        let mut rest = &bytes[at + 1..];
+        let len = decode_varint(&mut rest).ok()?;
+        let start = bytes.len() - rest.len();
         let end = start.checked_add(usize::try_from(len).ok()?)?;
         if end > bytes.len() {
             return None;
@@ -132,34 +134,9 @@ fn field_1_parts(bytes: &[u8]) -> Option<Vec<(usize, usize)>> {
     Some(parts)
 }
 
-/// A varint at the start of `b` and the bytes it took.
-fn read_varint(b: &[u8]) -> Option<(u64, usize)> {
-    let mut v = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte < 0x80 {
-            return Some((v, i + 1));
-        }
-    }
-    None
-}
-
-/// Bytes a varint of `v` takes.
-fn varint_len(v: usize) -> usize {
-    (usize::BITS - (v | 1).leading_zeros()).div_ceil(7) as usize
-}
-
-/// Writes `v` as a varint.
-fn put_varint(buf: &mut impl BufMut, mut v: u64) {
-    while v >= 0x80 {
-        buf.put_u8(v as u8 | 0x80);
-        v >>= 7;
-    }
-    buf.put_u8(v as u8);
-}
-
 /// Runs `f` (which waits on the rayon pool) letting tokio move this worker's other tasks
-/// elsewhere meanwhile, where the runtime allows it.
+/// elsewhere meanwhile, where the runtime allows it. It cannot hang: the rayon jobs only
+/// decode or encode protobuf and never wait on tokio (docs/daemon.md, Shutdown).
 fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
@@ -228,28 +205,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn varint_round_trip_and_length() {
-        for v in [
-            0u64,
-            1,
-            127,
-            128,
-            300,
-            16_383,
-            16_384,
-            u32::MAX.into(),
-            u64::MAX,
-        ] {
-            let mut b = Vec::new();
-            put_varint(&mut b, v);
-            assert_eq!(read_varint(&b), Some((v, b.len())), "{v}");
-            if let Ok(u) = usize::try_from(v) {
-                assert_eq!(varint_len(u), b.len(), "{v}");
-            }
-        }
-    }
-
-    #[test]
     fn field_1_parts_match_prost_framing() {
         let req = pb::RunEpochsRequest {
             epochs: (0..3)
@@ -270,5 +225,24 @@ mod tests {
         // Anything but field 1 sends the message to prost.
         assert_eq!(field_1_parts(&[0x10, 1]), None);
         assert_eq!(field_1_parts(&[FIELD_1_LEN, 5, 0]), None);
+        // A length varint cut short or over 10 bytes.
+        assert_eq!(field_1_parts(&[FIELD_1_LEN, 0x80]), None);
+        assert_eq!(
+            field_1_parts(&[
+                FIELD_1_LEN,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0x01
+            ]),
+            None
+        );
     }
 }

@@ -14,16 +14,17 @@ pub mod proto;
 pub mod sparse_matrix;
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rayon::prelude::*;
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::backend::{Backend, EpochResult};
@@ -44,7 +45,8 @@ pub mod pb {
         tonic::include_file_descriptor_set!("yuma_v1_descriptor");
 }
 
-/// Per-request limits, each refused with a status naming it.
+/// Per-request and per-connection limits; a request beyond one is refused with a status
+/// naming it.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Largest n accepted (at most 65535).
@@ -55,6 +57,11 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Epochs one StreamEpochs call keeps in flight before it stops reading.
     pub stream_in_flight: usize,
+    /// Request message bytes all calls together may hold (see [`message_limit`]).
+    pub max_inflight_bytes: usize,
+    /// Calls one connection may have open at once (its HTTP/2 concurrent streams); further
+    /// calls wait for the client's next free stream.
+    pub max_calls_per_connection: u32,
 }
 
 impl Default for Limits {
@@ -64,6 +71,8 @@ impl Default for Limits {
             max_epochs_per_request: 4096,
             max_message_bytes: 256 << 20,
             stream_in_flight: 256,
+            max_inflight_bytes: 1 << 30,
+            max_calls_per_connection: 64,
         }
     }
 }
@@ -77,6 +86,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Bearer token every `Yuma` call must present, if any.
     pub token: Option<String>,
+    /// How long shutdown waits for accepted calls to finish before it abandons them.
+    pub drain_timeout: Duration,
     /// TLS identity, if the daemon serves TLS.
     #[cfg(feature = "tls")]
     pub tls: Option<tonic::transport::ServerTlsConfig>,
@@ -129,7 +140,7 @@ fn deadline_of(meta: &tonic::metadata::MetadataMap) -> Option<Instant> {
 /// The status a batcher failure maps to.
 fn batch_status(e: BatchError) -> Status {
     let code = match e {
-        BatchError::QueueFull { .. } => Code::ResourceExhausted,
+        BatchError::QueueFull { .. } | BatchError::QueueBytesFull { .. } => Code::ResourceExhausted,
         BatchError::Closed => Code::Unavailable,
         BatchError::DeadlineExceeded => Code::DeadlineExceeded,
         BatchError::Backend(_) => Code::Internal,
@@ -488,9 +499,17 @@ pub const STREAM_WINDOW: u32 = 16 << 20;
 pub const CONNECTION_WINDOW: u32 = 64 << 20;
 /// Largest HTTP/2 frame accepted, so a large message arrives in few frames.
 pub const MAX_FRAME: u32 = 1 << 20;
+/// HTTP/2 keepalive: a PING after this long without a frame from the peer...
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// ...closes the connection when its answer takes longer than this (a vanished peer's
+/// calls are cancelled and their queued epochs withdrawn).
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Serves on `listener` until `shutdown` resolves, then stops accepting calls, finishes
-/// every accepted one (queued epochs included) and returns.
+/// Serves on `listener` until `shutdown` resolves, then stops accepting calls and finishes
+/// every accepted one (queued epochs included), for at most `config.drain_timeout`: calls
+/// still open then are abandoned (their clients see the connection close) and it returns.
+/// A batch the backend is computing at that point is left to finish on its blocking
+/// thread; the binary exits without waiting for it.
 pub async fn serve(
     config: ServerConfig,
     backend: Arc<dyn Backend>,
@@ -502,17 +521,30 @@ pub async fn serve(
         batch,
         limits,
         token,
+        drain_timeout,
         ..
     } = config.clone();
-    if batch.max_batch == 0 || batch.queue_capacity == 0 || limits.stream_in_flight == 0 {
+    if batch.max_batch == 0
+        || batch.queue_capacity == 0
+        || limits.stream_in_flight == 0
+        || limits.max_calls_per_connection == 0
+    {
         return Err(ServerError::Config(
-            "max batch, queue capacity and stream in-flight must be at least 1".into(),
+            "max batch, queue capacity, stream in-flight and calls per connection must be at least 1"
+                .into(),
         ));
     }
     if limits.max_epochs_per_request > batch.queue_capacity {
         return Err(ServerError::Config(format!(
             "--max-epochs-per-request ({}) above --queue-capacity ({}) could never be queued",
             limits.max_epochs_per_request, batch.queue_capacity
+        )));
+    }
+    if limits.max_message_bytes > limits.max_inflight_bytes {
+        return Err(ServerError::Config(format!(
+            "--max-message-mib ({} MiB) above --max-inflight-mib ({} MiB) could never be received",
+            limits.max_message_bytes >> 20,
+            limits.max_inflight_bytes >> 20
         )));
     }
     let description = backend.describe();
@@ -527,7 +559,8 @@ pub async fn serve(
     let yuma = pb::yuma_server::YumaServer::new(service)
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(usize::MAX);
-    let yuma = message_limit::MessageLimit::new(yuma, limits.max_message_bytes);
+    let budget = message_limit::Budget::new(limits.max_inflight_bytes);
+    let yuma = message_limit::MessageLimit::new(yuma, limits.max_message_bytes, budget);
     let yuma = auth::Auth::new(yuma, token, metrics.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -541,33 +574,74 @@ pub async fn serve(
     let mut builder = tonic::transport::Server::builder()
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
-        .max_frame_size(MAX_FRAME);
+        .max_frame_size(MAX_FRAME)
+        // The client learns the limit from SETTINGS and queues further calls itself; the
+        // per-connection tower limit holds the same line for a client that ignores it.
+        .max_concurrent_streams(limits.max_calls_per_connection)
+        .concurrency_limit_per_connection(limits.max_calls_per_connection as usize)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
     #[cfg(feature = "tls")]
     if let Some(tls) = config.tls.clone() {
         builder = builder.tls_config(tls)?;
     }
     // Nagle would hold each small answer for the peer's delayed ACK (~40 ms a call).
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        let conn = conn?;
-        conn.set_nodelay(true)?;
-        std::io::Result::Ok(conn)
-    });
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let health_on_shutdown = health.clone();
-    let result = builder
+    let drain_by = Arc::new(OnceLock::new());
+    let (signalled, mut on_signal) = oneshot::channel();
+    let serving = builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(yuma)
-        .serve_with_incoming_shutdown(incoming, async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new calls, finishing accepted ones");
-            health_on_shutdown
-                .set_service_status("yuma.v1.Yuma", tonic_health::ServingStatus::NotServing)
-                .await;
-        })
-        .await;
+        .serve_with_incoming_shutdown(incoming, {
+            let drain_by = drain_by.clone();
+            async move {
+                shutdown.await;
+                let _ = drain_by.set(Instant::now() + drain_timeout);
+                let _ = signalled.send(());
+                tracing::info!(
+                    drain_timeout_s = drain_timeout.as_secs_f64(),
+                    "shutting down: no new calls, finishing accepted ones"
+                );
+                health_on_shutdown
+                    .set_service_status("yuma.v1.Yuma", tonic_health::ServingStatus::NotServing)
+                    .await;
+            }
+        });
+    tokio::pin!(serving);
+    let result = tokio::select! {
+        result = &mut serving => result,
+        Ok(()) = &mut on_signal => {
+            let by = *drain_by.get().expect("set before the signal is sent");
+            match tokio::time::timeout_at(by, &mut serving).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!(
+                        queued_epochs = batcher.queued_epochs(),
+                        batch_running = batcher.batch_running(),
+                        "drain timeout: abandoning the calls still open"
+                    );
+                    Ok(())
+                }
+            }
+        }
+    };
     batcher.close();
-    if let Err(e) = dispatcher.await {
-        tracing::error!(error = %e, "batch dispatcher failed");
+    let by = drain_by
+        .get()
+        .copied()
+        .unwrap_or_else(|| Instant::now() + drain_timeout);
+    let mut dispatcher = dispatcher;
+    match tokio::time::timeout_at(by, &mut dispatcher).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "batch dispatcher failed"),
+        Err(_) => {
+            // A running batch cannot be interrupted: its blocking thread is left to it, and
+            // its callers and the queued ones are answered UNAVAILABLE.
+            dispatcher.abort();
+            batcher.abandon();
+        }
     }
     tracing::info!("stopped");
     Ok(result?)

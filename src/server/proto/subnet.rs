@@ -264,3 +264,79 @@ pub fn subnet_output_from_proto(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::subnet::{AnyCase, decode_case};
+
+    fn case_input(name: &str) -> SubnetInput {
+        let path = format!(
+            "{}/tests/conformance/mechanisms/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        match decode_case(&std::fs::read_to_string(path).unwrap()).unwrap() {
+            AnyCase::Subnet(c) => c.input,
+            AnyCase::Epoch(_) => panic!("not a subnet case"),
+        }
+    }
+
+    /// Both matrix forms carry a subnet exactly, split and commit blocks included.
+    #[test]
+    fn subnets_round_trip_in_both_forms() {
+        for name in [
+            "m2-commit-reveal-n32-y3-la",
+            "m3-split-short-n16-y3-la",
+            "m2-n0-y3-la",
+        ] {
+            let s = case_input(name);
+            for form in [MatrixForm::Packed, MatrixForm::FixedWidth] {
+                let p = subnet_to_proto(&s, form);
+                assert_eq!(form_of(&p), form);
+                assert_eq!(subnet_from_proto(p, u16::MAX.into()).unwrap(), s, "{name}");
+            }
+        }
+    }
+
+    /// Damaged messages are refused naming where, never a panic.
+    #[test]
+    fn damaged_subnets_are_refused_naming_where() {
+        let good = subnet_to_proto(&case_input("m3-split-short-n16-y3-la"), MatrixForm::Packed);
+        let refuse = |p: pb::SubnetInput, want: &str| {
+            let e = subnet_from_proto(p, u16::MAX.into())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e} (wanted {want})");
+        };
+        let mut p = good.clone();
+        p.shared = None;
+        refuse(p, "field `shared` is missing");
+        let mut p = good.clone();
+        p.mechanisms[2].last_update.pop();
+        refuse(p, "mechanism 2: field `last_update` has length 15");
+        let mut p = good.clone();
+        p.mechanisms[1].commit_block_present = vec![0xff].into();
+        refuse(p, "mechanism 1: field `commit_block`");
+        let mut p = good.clone();
+        p.mechanisms[0].bonds.as_mut().unwrap().cols.push(70_000);
+        refuse(p, "mechanism 0: field `bonds.");
+        let mut p = good.clone();
+        p.emission_split.as_mut().unwrap().shares[1] = 70_000;
+        refuse(p, "`emission_split.shares` entry 1 is 70000");
+        let mut p = good.clone();
+        p.shared.as_mut().unwrap().weights = Some(pb::SparseMatrix {
+            cols: vec![1],
+            ..Default::default()
+        });
+        refuse(p, "`shared.weights` must be empty");
+        let mut p = good.clone();
+        p.shared.as_mut().unwrap().n = 70_000;
+        refuse(p, "shared: field `n` is 70000");
+        let mut p = good.clone();
+        p.shared.as_mut().unwrap().alpha_stake.pop();
+        refuse(p, "shared: field `alpha_stake`");
+        let mut p = good;
+        p.mechanisms.clear();
+        refuse(p, "field `mechanisms` has 0 entries");
+    }
+}
