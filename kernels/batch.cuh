@@ -31,6 +31,7 @@ static_assert(sizeof(EpochHeader) == 104, "EpochHeader mirrors pack.rs");
 #define FLAG_SIGMOID_STEEPNESS 128u
 #define FLAG_EXP_UNCLAMPED 256u
 #define FLAG_RANK_TRUST_PRUNING 512u
+#define FLAG_LIQUID_ALPHA_V1 1024u
 
 // Every buffer of one batch; each field is one 8-byte device pointer, in this order in
 // src/backend/cuda.rs `Buffers`. Sizes: E epochs, U uids, R = U + E rows, W weight
@@ -103,6 +104,7 @@ struct Buffers {
     i64* ema_val;                    // C
     u32* ema_len;                    // U
     i64* comb_fx;                    // U: normalised combined emission (pruning scores)
+    i64* la_col;                     // U: liquid alpha v1's alpha per column uid
 };
 
 // Slots of `ep_scalar`.
@@ -116,7 +118,13 @@ struct Buffers {
 #define EP_EMISSION_SUM 7
 #define EP_ACTIVE_NORM_SUM 8
 #define EP_PRUNE_MAX 9
-#define EP_SLOTS 10
+// Liquid alpha v1: whether it runs, the sorted consensus values its quartiles interpolate
+// between (lower quartile's pair, then the upper's), and the logistic's `a` and `b`.
+#define EP_LA1 10
+#define EP_QUART 11
+#define EP_LA1_A 15
+#define EP_LA1_B 16
+#define EP_SLOTS 17
 
 YUMA_HD u64 load_u64(const u32* words, u32 i) { return (u64)words[2 * i] | ((u64)words[2 * i + 1] << 32); }
 YUMA_HD u64 join_u64(const u32 w[2]) { return (u64)w[0] | ((u64)w[1] << 32); }

@@ -37,8 +37,7 @@ struct LiquidAlpha {
             ex = exp_safe(x);
         } else {
             // Before spec 365: `safe_exp`, unclamped, 0 where the series overflows.
-            Option<I32F32> raw = exp(x);
-            ex = raw.some ? raw.value : I32F32::ZERO();
+            ex = safe_exp(x);
         }
         I32F32 sigmoid = I32F32::ONE().saturating_div(I32F32::ONE().saturating_add(ex));
         I32F32 a = low.saturating_add(sigmoid.saturating_mul(high.saturating_sub(low)));
@@ -142,20 +141,113 @@ YUMA_KERNEL(bonds_scale_normalize) {
     }
 }
 
+// Liquid alpha v1 (before spec 273, original Yuma with LiquidAlphaOn): whether epoch `h`
+// asks for it (the consensus decides in `bonds_liquid_alpha_v1_fit` whether it runs).
+YUMA_HD bool asks_liquid_alpha_v1(const EpochHeader& h) {
+    return (h.flags & FLAG_LIQUID_ALPHA_V1) && (h.flags & FLAG_LIQUID_ALPHA) && !(h.flags & FLAG_YUMA3);
+}
+
+// `quantile`, per uid: its consensus's position in the sorted consensus (ties by uid);
+// the uid at a position a quartile reads (`q / 4 * (n - 1)` and the one after) writes its
+// consensus there.
+YUMA_KERNEL(bonds_quantile) {
+    if (b.status[e]) return;
+    const EpochHeader& h = b.headers[e];
+    if (!asks_liquid_alpha_v1(h)) return;
+    i64* ep = b.ep_scalar + e * EP_SLOTS;
+    for (u32 i = tid; i < h.n; i += nt) {
+        i64 x = b.consensus_fx[h.uid_base + i];
+        u32 rank = 0;
+        for (u32 j = 0; j < h.n; j++) {
+            i64 y = b.consensus_fx[h.uid_base + j];
+            rank += y < x || (y == x && j < i);
+        }
+        for (u32 slot = 0; slot < 2; slot++) {
+            u32 low = (2 * slot + 1) * (h.n - 1) / 4;
+            if (rank == low) ep[EP_QUART + 2 * slot] = x;
+            if (rank == low + 1) ep[EP_QUART + 2 * slot + 1] = x;
+        }
+    }
+}
+
+// `quantile(consensus, q / 4)` for slot 0 (q = 1) or 1 (q = 3): the sorted values at the
+// position's floor interpolated by its fraction, a whole number of quarters.
+YUMA_HD I32F32 quartile(const i64* ep, u32 n, u32 slot) {
+    u32 frac = (2 * slot + 1) * (n - 1) % 4;
+    I32F32 lo = I32F32::of(ep[EP_QUART + 2 * slot]);
+    if (frac == 0) return lo;
+    I32F32 hi = I32F32::of(ep[EP_QUART + 2 * slot + 1]);
+    return lo.saturating_add(hi.saturating_sub(lo).saturating_mul(I32F32::of((i64)frac << 30)));
+}
+
+// `ln(1 / alpha - 1)`, the logistic's log-odds at an alpha bound.
+YUMA_HD I32F32 ln_odds(I32F32 alpha) {
+    return safe_ln(I32F32::ONE().safe_div(alpha).saturating_sub(I32F32::ONE()));
+}
+
+// `liquid_alpha_v1`, fit (one thread per epoch): whether it runs (some consensus is
+// non-zero and upstream's quartile guard passes), and the logistic's `a` and `b` through
+// (lower quartile, alpha_low) and (upper quartile, alpha_high).
+YUMA_KERNEL(bonds_liquid_alpha_v1_fit) {
+    if (tid != 0 || b.status[e]) return;
+    const EpochHeader& h = b.headers[e];
+    if (!asks_liquid_alpha_v1(h)) return;
+    bool any_consensus = false;
+    for (u32 j = 0; j < h.n; j++) any_consensus |= b.consensus_fx[h.uid_base + j] != 0;
+    if (!any_consensus) return;
+    i64* ep = b.ep_scalar + e * EP_SLOTS;
+    I32F32 high_q = quartile(ep, h.n, 1), low_q = quartile(ep, h.n, 0);
+    if (!(high_q.bits > low_q.bits || high_q.bits != 0 || low_q.bits < 0)) return;
+    I32F32 u16_max = I32F32::from_u16(0xffff);
+    I32F32 alpha_low = I32F32::from_u16(h.alpha_low).safe_div(u16_max);
+    I32F32 alpha_high = I32F32::from_u16(h.alpha_high).safe_div(u16_max);
+    I32F32 a = I32F32::ZERO(), bb = I32F32::ZERO();
+    if (high_q.bits > low_q.bits && alpha_low.bits != 0 && alpha_high.bits != 0) {
+        a = ln_odds(alpha_high).saturating_sub(ln_odds(alpha_low)).safe_div(low_q.saturating_sub(high_q));
+        bb = ln_odds(alpha_low).saturating_add(a.saturating_mul(low_q));
+    }
+    ep[EP_LA1] = 1;
+    ep[EP_LA1_A] = a.bits;
+    ep[EP_LA1_B] = bb.bits;
+}
+
+// `liquid_alpha_v1`, per column uid j: `1 / (1 + exp(b - a * consensus_j))` clamped to
+// [alpha_low, alpha_high].
+YUMA_KERNEL(bonds_liquid_alpha_v1) {
+    if (b.status[e]) return;
+    const EpochHeader& h = b.headers[e];
+    const i64* ep = b.ep_scalar + e * EP_SLOTS;
+    if (!ep[EP_LA1]) return;
+    I32F32 a = I32F32::of(ep[EP_LA1_A]), bb = I32F32::of(ep[EP_LA1_B]);
+    I32F32 u16_max = I32F32::from_u16(0xffff);
+    I32F32 alpha_low = I32F32::from_u16(h.alpha_low).safe_div(u16_max);
+    I32F32 alpha_high = I32F32::from_u16(h.alpha_high).safe_div(u16_max);
+    for (u32 j = tid; j < h.n; j += nt) {
+        u32 u = h.uid_base + j;
+        I32F32 ex = safe_exp(bb.saturating_sub(a.saturating_mul(I32F32::of(b.consensus_fx[u]))));
+        I32F32 alpha = I32F32::ONE().safe_div(I32F32::ONE().saturating_add(ex));
+        b.la_col[u] = alpha.min_of(alpha_high).max_of(alpha_low).bits;
+    }
+}
+
 // `mat_ema_sparse` of one row: both rows' columns < n tagged (new before old), sorted,
-// then each column's `alpha * new + (1 - alpha) * old`, positive results ascending.
-YUMA_HD u32 ema_fixed_row(const Buffers& b, u32 n, u32 out, u32 wfb_len, u32 old_len, I32F32 alpha) {
-    I32F32 one_minus = I32F32::ONE().saturating_sub(alpha);
+// then each column's `alpha * new + (1 - alpha) * old`, positive results ascending. With
+// liquid alpha v1 (`mat_ema_alpha_vec_sparse`, `col_alpha` non-null) each column its own
+// alpha.
+YUMA_HD u32 ema_fixed_row(const Buffers& b, u32 n, u32 out, u32 wfb_len, u32 old_len, I32F32 fixed,
+                          const i64* col_alpha) {
     u32 m = 0;
     for (u32 t = out; t < out + wfb_len; t++) {
+        I32F32 alpha = col_alpha ? I32F32::of(col_alpha[b.wfb_col[t]]) : fixed;
         b.ema_col[out + m] = b.wfb_col[t] * 2;
         b.ema_val[out + m] = alpha.saturating_mul(I32F32::of(b.wfb_val[t])).bits;
         m++;
     }
     for (u32 t = out; t < out + old_len; t++) {
         if (b.old_col[t] >= n) continue;
+        I32F32 alpha = col_alpha ? I32F32::of(col_alpha[b.old_col[t]]) : fixed;
         b.ema_col[out + m] = b.old_col[t] * 2 + 1;
-        b.ema_val[out + m] = one_minus.saturating_mul(I32F32::of(b.old_val[t])).bits;
+        b.ema_val[out + m] = I32F32::ONE().saturating_sub(alpha).saturating_mul(I32F32::of(b.old_val[t])).bits;
         m++;
     }
     heap_sort(b.ema_col + out, b.ema_val + out, 0, m);
@@ -219,10 +311,11 @@ YUMA_KERNEL(bonds_ema) {
     bool liquid = (h.flags & FLAG_YUMA3) && b.ep_scalar[e * EP_SLOTS + EP_LIQUID];
     I32F32 alpha = fixed_alpha(join_u64(h.bonds_moving_average));
     LiquidAlpha la = LiquidAlpha::of(h);
+    const i64* col_alpha = b.ep_scalar[e * EP_SLOTS + EP_LA1] ? b.la_col + h.uid_base : nullptr;
     for (u32 i = tid; i < h.n; i += nt) {
         u32 u = h.uid_base + i, out = b.ob_offsets[h.row_base + i];
         u32 len = liquid ? ema_liquid_row(b, h, out, b.wfb_len[u], b.old_len[u], la)
-                         : ema_fixed_row(b, h.n, out, b.wfb_len[u], b.old_len[u], alpha);
+                         : ema_fixed_row(b, h.n, out, b.wfb_len[u], b.old_len[u], alpha, col_alpha);
         b.ema_len[u] = len;
         for (u32 t = out; t < out + len; t++) colsum_add(b.colsum_c, h.uid_base + b.ema_col[t], I32F32::of(b.ema_val[t]));
     }

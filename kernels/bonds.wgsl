@@ -379,8 +379,7 @@ fn alpha_sigmoid(e: u32, consensus: vec2<u32>, weight: vec2<u32>, bond: vec2<u32
     var ex: vec2<u32>;
     if (flags & FLAG_EXP_UNCLAMPED) != 0u {
         // Before spec 365: `safe_exp`, unclamped, 0 where the series overflows.
-        let raw = exp(x);
-        ex = select(I32F32_ZERO, raw.v, raw.ok);
+        ex = safe_exp(x);
     } else {
         ex = exp_safe(x);
     }
@@ -515,17 +514,194 @@ fn ema_liquid_row(u: u32, e: u32) {
     uw[P.ema_len + u] = out;
 }
 
+// Liquid alpha v1 (before spec 273, original Yuma with LiquidAlphaOn): whether epoch e
+// asks for it (the consensus decides in `liquid_alpha_v1_fit` whether it runs).
+fn asks_liquid_alpha_v1(e: u32) -> bool {
+    let f = hdr(e, H_FLAGS);
+    return (f & FLAG_LIQUID_ALPHA_V1) != 0u && (f & FLAG_LIQUID_ALPHA) != 0u && (f & FLAG_YUMA3) == 0u;
+}
+
+// `quantile`, first pass (one thread per uid and block of RANK_BLOCK uids): how many
+// consensus values of the block sort before this uid's (ties by uid), summed into its
+// position in the sorted consensus.
+fn quantile_rank_step(t: u32) {
+    if P.n_uids == 0u {
+        return;
+    }
+    let u = t % P.n_uids;
+    let block = t / P.n_uids;
+    let e = uw[P.uid_epoch + u];
+    if !asks_liquid_alpha_v1(e) {
+        return;
+    }
+    let n = hdr(e, H_N);
+    let ub = hdr(e, H_UID_BASE);
+    let i = u - ub;
+    if block >= (n + RANK_BLOCK - 1u) / RANK_BLOCK {
+        return;
+    }
+    let start = block * RANK_BLOCK;
+    let end = min(n, start + RANK_BLOCK);
+    let x = ld_u(P.cons, u);
+    var rank = 0u;
+    for (var j = start; j < end; j++) {
+        let y = ld_u(P.cons, ub + j);
+        if lt_i64(y, x) || (all(y == x) && j < i) {
+            rank++;
+        }
+    }
+    atomicAdd(&acc[P.a_srank + u], rank);
+}
+
+@compute @workgroup_size(WG)
+fn quantile_rank(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    quantile_rank_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// `quantile`, second pass (one thread per uid): the uid at a sorted position a quartile
+// reads (`q / 4 * (n - 1)` and the one after) writes its consensus there.
+fn quantile_step(u: u32) {
+    if u >= P.n_uids {
+        return;
+    }
+    let e = uw[P.uid_epoch + u];
+    if !asks_liquid_alpha_v1(e) {
+        return;
+    }
+    let n = hdr(e, H_N);
+    let r = atomicLoad(&acc[P.a_srank + u]);
+    let c = ld_u(P.cons, u);
+    for (var slot = 0u; slot < 2u; slot++) {
+        let low = (2u * slot + 1u) * (n - 1u) / 4u;
+        let at = P.estate + e * ES_WORDS + ES_QUART + 4u * slot;
+        if r == low {
+            uw[at] = c.x;
+            uw[at + 1u] = c.y;
+        } else if r == low + 1u {
+            uw[at + 2u] = c.x;
+            uw[at + 3u] = c.y;
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn quantile(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    quantile_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// `quantile(consensus, q / 4)` for slot 0 (q = 1) or 1 (q = 3): the sorted values at the
+// position's floor interpolated by its fraction, a whole number of quarters.
+fn quartile(e: u32, slot: u32) -> vec2<u32> {
+    let n = hdr(e, H_N);
+    let frac = (2u * slot + 1u) * (n - 1u) % 4u;
+    let at = P.estate + e * ES_WORDS + ES_QUART + 4u * slot;
+    let lo = vec2<u32>(uw[at], uw[at + 1u]);
+    if frac == 0u {
+        return lo;
+    }
+    let hi = vec2<u32>(uw[at + 2u], uw[at + 3u]);
+    let weight = vec2<u32>(frac << 30u, 0u);
+    return i32f32_saturating_add(lo, i32f32_saturating_mul(i32f32_saturating_sub(hi, lo), weight));
+}
+
+// `ln(1 / alpha - 1)`, the logistic's log-odds at an alpha bound.
+fn ln_odds(alpha: vec2<u32>) -> vec2<u32> {
+    return safe_ln(i32f32_saturating_sub(i32f32_safe_div(I32F32_ONE, alpha), I32F32_ONE));
+}
+
+// `liquid_alpha_v1`, fit (one thread per epoch): whether it runs (some consensus is
+// non-zero and upstream's quartile guard passes), and the logistic's `a` and `b` through
+// (lower quartile, alpha_low) and (upper quartile, alpha_high).
+fn liquid_alpha_v1_fit_step(e: u32) {
+    if e >= P.n_epochs || !asks_liquid_alpha_v1(e) {
+        return;
+    }
+    let n = hdr(e, H_N);
+    let ub = hdr(e, H_UID_BASE);
+    var any_cons = false;
+    for (var i = 0u; i < n; i++) {
+        any_cons = any_cons || !is_zero64(ld_u(P.cons, ub + i));
+    }
+    if !any_cons {
+        return;
+    }
+    let high_q = quartile(e, 1u);
+    let low_q = quartile(e, 0u);
+    if !(lt_i64(low_q, high_q) || !is_zero64(high_q) || is_neg(low_q)) {
+        return;
+    }
+    let u16_max = i32f32_from_u16(65535u);
+    let alpha_low = i32f32_safe_div(i32f32_from_u16(hdr(e, H_ALPHA_LOW)), u16_max);
+    let alpha_high = i32f32_safe_div(i32f32_from_u16(hdr(e, H_ALPHA_HIGH)), u16_max);
+    var a = I32F32_ZERO;
+    var b = I32F32_ZERO;
+    if lt_i64(low_q, high_q) && !is_zero64(alpha_low) && !is_zero64(alpha_high) {
+        a = i32f32_safe_div(
+            i32f32_saturating_sub(ln_odds(alpha_high), ln_odds(alpha_low)),
+            i32f32_saturating_sub(low_q, high_q),
+        );
+        b = i32f32_saturating_add(ln_odds(alpha_low), i32f32_saturating_mul(a, low_q));
+    }
+    let es = P.estate + e * ES_WORDS;
+    uw[es + ES_LA1] = 1u;
+    uw[es + ES_LA1_A] = a.x;
+    uw[es + ES_LA1_A + 1u] = a.y;
+    uw[es + ES_LA1_B] = b.x;
+    uw[es + ES_LA1_B + 1u] = b.y;
+}
+
+@compute @workgroup_size(WG)
+fn liquid_alpha_v1_fit(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    liquid_alpha_v1_fit_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
+// `liquid_alpha_v1`, per column uid j: `1 / (1 + exp(b - a * consensus_j))` clamped to
+// [alpha_low, alpha_high].
+fn liquid_alpha_v1_step(u: u32) {
+    if u >= P.n_uids {
+        return;
+    }
+    let e = uw[P.uid_epoch + u];
+    let es = P.estate + e * ES_WORDS;
+    if uw[es + ES_LA1] == 0u {
+        return;
+    }
+    let a = vec2<u32>(uw[es + ES_LA1_A], uw[es + ES_LA1_A + 1u]);
+    let b = vec2<u32>(uw[es + ES_LA1_B], uw[es + ES_LA1_B + 1u]);
+    let u16_max = i32f32_from_u16(65535u);
+    let alpha_low = i32f32_safe_div(i32f32_from_u16(hdr(e, H_ALPHA_LOW)), u16_max);
+    let alpha_high = i32f32_safe_div(i32f32_from_u16(hdr(e, H_ALPHA_HIGH)), u16_max);
+    let ex = safe_exp(i32f32_saturating_sub(b, i32f32_saturating_mul(a, ld_u(P.cons, u))));
+    let alpha = i32f32_safe_div(I32F32_ONE, i32f32_saturating_add(I32F32_ONE, ex));
+    st_u(P.la_col, u, i32f32_max_of(i32f32_min_of(alpha, alpha_high), alpha_low));
+}
+
+@compute @workgroup_size(WG)
+fn liquid_alpha_v1(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    liquid_alpha_v1_step(flat_id(gid, nwg));
+    check_loop_budget();
+}
+
 // mat_ema_sparse: alpha * new + (1 - alpha) * old per column < n, ascending, positive
 // only. Terms are non-negative, so summing a column's terms after a sort is exact.
 fn ema_fixed_row(u: u32, e: u32, n: u32) {
-    let alpha = fixed_alpha(e);
-    let one_minus = i32f32_saturating_sub(I32F32_ONE, alpha);
+    let fixed = fixed_alpha(e);
+    // Liquid alpha v1 (`mat_ema_alpha_vec_sparse`): the column's own alpha instead.
+    let by_column = uw[P.estate + e * ES_WORDS + ES_LA1] != 0u;
+    let ub = hdr(e, H_UID_BASE);
     let ob = uw[P.ob_off + u + e];
     var m = 0u;
     let wstart = uw[P.w_off + u + e];
     for (var k = wstart; k < wstart + uw[P.wfb_len + u]; k++) {
         let c = ww[P.wfb_cols + k];
         if c < n {
+            var alpha = fixed;
+            if by_column {
+                alpha = ld_u(P.la_col, ub + c);
+            }
             bw[P.scr_cols + ob + m] = c;
             st_b(P.scr_vals, ob + m, i32f32_saturating_mul(alpha, ld_w(P.wfb_vals, k)));
             m++;
@@ -535,6 +711,11 @@ fn ema_fixed_row(u: u32, e: u32, n: u32) {
     for (var k = bstart; k < bstart + uw[P.old_len + u]; k++) {
         let c = bw[P.old_cols + k];
         if c < n {
+            var alpha = fixed;
+            if by_column {
+                alpha = ld_u(P.la_col, ub + c);
+            }
+            let one_minus = i32f32_saturating_sub(I32F32_ONE, alpha);
             bw[P.scr_cols + ob + m] = c;
             st_b(P.scr_vals, ob + m, i32f32_saturating_mul(one_minus, ld_b(P.old_vals, k)));
             m++;

@@ -478,6 +478,60 @@ YUMA_HD Option<I32F32> exp(I32F32 operand) {
     return Some(result);
 }
 
+// `safe_exp` of the runtimes before spec 365: `exp` unclamped, 0 where it overflows.
+YUMA_HD I32F32 safe_exp(I32F32 input) {
+    Option<I32F32> e = exp(input);
+    return e.some ? e.value : I32F32::ZERO();
+}
+
+// `log2_inner` for x >= 1: whole halvings (rounding half up), then one fraction bit per
+// squaring (32 of them).
+YUMA_HD I32F32 log2_inner(I32F32 x) {
+    const i64 two = (i64)2 << 32;
+    i64 v = x.bits, result = 0;
+    while (v >= two) {
+        result++;
+        v = (v >> 1) + (v & 1);
+    }
+    // `from_num` of the bits as an integer: whole halvings only.
+    if (v == I32F32::ONE().bits) return I32F32::of(result << 32);
+    for (int i = 0; i < 32; i++) {
+        // v < 2, so the square stays below 4: exact product, floored.
+        v = (i64)(((i128)v * (i128)v) >> 32);
+        result <<= 1;
+        if (v >= two) {
+            result |= 1;
+            v = (v >> 1) + (v & 1);
+        }
+    }
+    return I32F32::of(result);
+}
+
+// `transcendental::log2`: `-log2(1 / x)` below 1; empty for x <= 0.
+YUMA_HD Option<I32F32> log2(I32F32 x) {
+    if (x.bits <= 0) return None<I32F32>();
+    if (x.bits < I32F32::ONE().bits) {
+        Option<I32F32> inverse = I32F32::ONE().checked_div(x);
+        if (!inverse.some) return None<I32F32>();
+        return Some(I32F32::of(-log2_inner(inverse.value).bits));
+    }
+    return Some(log2_inner(x));
+}
+
+// `transcendental::ln`: `log2(x) / LOG2_E`, LOG2_E the upstream I9F23 constant (0xB8AA3B)
+// widened to I32F32; empty for x <= 0.
+YUMA_HD Option<I32F32> ln(I32F32 x) {
+    Option<I32F32> l = log2(x);
+    if (!l.some) return l;
+    return l.value.checked_div(I32F32::of((i64)0xB8AA3B << 9));
+}
+
+// `safe_ln`: `ln`, or 0 where it fails.
+YUMA_HD I32F32 safe_ln(I32F32 x) {
+    Option<I32F32> l = ln(x);
+    return l.some ? l.value : I32F32::ZERO();
+}
+
 // `exp_safe`: clamps the input to [-20, 20]; an overflowing `exp` gives 0 or MAX.
 YUMA_HD I32F32 exp_safe(I32F32 input) {
     I32F32 lo = I32F32::saturating_from_int(-20), hi = I32F32::saturating_from_int(20);

@@ -303,6 +303,76 @@ fn exp(operand: vec2<u32>) -> Checked {
     return result;
 }
 
+// `safe_exp` of the runtimes before spec 365: `exp` unclamped, 0 where it overflows.
+fn safe_exp(input: vec2<u32>) -> vec2<u32> {
+    let e = exp(input);
+    return select(I32F32_ZERO, e.v, e.ok);
+}
+
+// `rs` of `log2_inner`: a non-negative value halved, rounding half up.
+fn halve_round_up(v: vec2<u32>) -> vec2<u32> {
+    let h = vec2<u32>((v.x >> 1u) | (v.y << 31u), v.y >> 1u);
+    return wrapping_add64(h, vec2<u32>(v.x & 1u, 0u));
+}
+
+// `log2_inner` for x >= 1: whole halvings, then one fraction bit per squaring (32).
+fn log2_inner(x0: vec2<u32>) -> vec2<u32> {
+    let two = vec2<u32>(0u, 2u);
+    var x = x0;
+    var whole = 0u;
+    while !lt_u64(x, two) {
+        whole++;
+        x = halve_round_up(x);
+    }
+    if all(x == I32F32_ONE) {
+        return vec2<u32>(0u, whole);
+    }
+    var frac = 0u;
+    for (var i = 0u; i < 32u; i++) {
+        // x < 2, so the square stays below 4: exact product, floored.
+        let sq = mul_u64_wide(x, x);
+        x = vec2<u32>(sq.y, sq.z);
+        frac = frac << 1u;
+        if !lt_u64(x, two) {
+            frac |= 1u;
+            x = halve_round_up(x);
+        }
+    }
+    // The whole halvings shifted up by the 32 fraction bits.
+    return vec2<u32>(frac, whole);
+}
+
+// `transcendental::log2`: `-log2(1 / x)` below 1; `None` for x <= 0.
+fn log2(x: vec2<u32>) -> Checked {
+    if is_neg(x) || is_zero64(x) {
+        return Checked(false, I32F32_ZERO);
+    }
+    if lt_i64(x, I32F32_ONE) {
+        let inverse = i32f32_checked_div(I32F32_ONE, x);
+        if !inverse.ok {
+            return Checked(false, I32F32_ZERO);
+        }
+        return Checked(true, wrapping_neg64(log2_inner(inverse.v)));
+    }
+    return Checked(true, log2_inner(x));
+}
+
+// `transcendental::ln`: `log2(x) / LOG2_E`, LOG2_E the upstream I9F23 constant
+// (0xB8AA3B << 9 as I32F32); `None` for x <= 0.
+fn ln(x: vec2<u32>) -> Checked {
+    let l = log2(x);
+    if !l.ok {
+        return l;
+    }
+    return i32f32_checked_div(l.v, vec2<u32>(0x71547600u, 1u));
+}
+
+// `safe_ln`: `ln`, or 0 where it fails.
+fn safe_ln(x: vec2<u32>) -> vec2<u32> {
+    let l = ln(x);
+    return select(I32F32_ZERO, l.v, l.ok);
+}
+
 // `exp_safe`: clamps to [-20, 20]; an overflowing `exp` gives 0 or MAX.
 fn exp_safe(input: vec2<u32>) -> vec2<u32> {
     let lo = i32f32_from_int(-20);

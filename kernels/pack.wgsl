@@ -101,6 +101,8 @@ struct Params {
     comb: u32,
     out_strust: u32,
     out_prune: u32,
+    // Liquid alpha v1's alpha per column uid.
+    la_col: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> uw: array<u32>;
@@ -128,6 +130,7 @@ const FLAG_BONDS_OUTDATED: u32 = 64u;
 const FLAG_SIGMOID_STEEPNESS: u32 = 128u;
 const FLAG_EXP_UNCLAMPED: u32 = 256u;
 const FLAG_RANK_TRUST_PRUNING: u32 = 512u;
+const FLAG_LIQUID_ALPHA_V1: u32 = 1024u;
 
 // Words per header, and the header fields' word offsets (EpochHeader in pack.rs).
 const HDR_WORDS: u32 = 26u;
@@ -152,7 +155,7 @@ const H_TAO_WEIGHT: u32 = 22u;
 const H_EMISSION: u32 = 24u;
 
 // Per-epoch state: word offsets of its sums and flags.
-const ES_WORDS: u32 = 24u;
+const ES_WORDS: u32 = 38u;
 const ES_STAKE_SUM: u32 = 0u;
 const ES_MINORITY: u32 = 2u;
 const ES_K: u32 = 4u;
@@ -165,6 +168,17 @@ const ES_ASTAKE_ZERO: u32 = 14u;
 const ES_STAKE_WIDE: u32 = 16u;
 const ES_ACTIVE_SUM: u32 = 20u;
 const ES_PRUNE_MAX: u32 = 22u;
+// Liquid alpha v1: whether the epoch runs it, the four sorted consensus values its
+// quartiles interpolate between (lower quartile's pair, then the upper's), and the
+// logistic's `a` and `b`.
+const ES_LA1: u32 = 24u;
+const ES_QUART: u32 = 26u;
+const ES_LA1_A: u32 = 34u;
+const ES_LA1_B: u32 = 36u;
+
+// Uids one rank invocation compares: keeps each under lavapipe's loop budget
+// (RANK_BLOCK in src/backend/wgpu.rs).
+const RANK_BLOCK: u32 = 2048u;
 
 // Which epochs a generic kernel touches.
 const MODE_YUMA3: u32 = 1u;

@@ -3,10 +3,6 @@
 // uid (ranks per uid and block of uids); only the ordered checked sum and the active
 // stake's wrapping sum run one thread per epoch.
 
-// Uids compared per rank invocation: keeps each under lavapipe's loop budget
-// (RANK_BLOCK in src/backend/wgpu.rs).
-const RANK_BLOCK: u32 = 2048u;
-
 fn ld_wide(u: u32) -> vec4<u32> {
     let at = P.s_wide + 4u * u;
     return vec4<u32>(uw[at], uw[at + 1u], uw[at + 2u], uw[at + 3u]);

@@ -14,7 +14,6 @@ fn cases() -> Vec<Case> {
     common::cases::all_cases()
         .into_iter()
         .map(|(_, c)| c)
-        .filter(|c| yuma::backend::cuda::unsupported_in(std::slice::from_ref(&c.input)).is_none())
         .collect()
 }
 

@@ -18,12 +18,12 @@ use std::sync::OnceLock;
 
 use yuma::backend::EpochResult;
 use yuma::backend::cuda::{
-    finish, input_words, kernel_order, output_from_words, output_words, prepare, unsupported_in,
+    finish, input_words, kernel_order, output_from_words, output_words, prepare,
 };
 use yuma::backend::pack::PackedBatch;
 use yuma::fixed::{
-    I32F32, I32F32Divisor, I64F64, I96F32, U96F32, exp, exp_safe, fixed_proportion_to_u16,
-    u16_proportion_to_fixed,
+    I32F32, I32F32Divisor, I64F64, I96F32, U96F32, exp, exp_safe, fixed_proportion_to_u16, ln,
+    safe_exp, safe_ln, u16_proportion_to_fixed,
 };
 use yuma::model::{Case, EpochInput, EpochOutput, SparseMatrix};
 
@@ -217,36 +217,31 @@ fn host_kernels_match_every_conformance_case() {
     );
 }
 
-/// Every era case the kernels run (all but liquid alpha v1, which the backend refuses),
-/// against the CPU and the chain's outputs.
+/// Every era case, liquid alpha v1 (specs 233-272) included, against the CPU and the
+/// chain's outputs.
 #[test]
 fn host_kernels_match_every_era_case() {
     let cases = common::cases::era_cases();
-    let (run, refused): (Vec<_>, Vec<_>) = cases
+    let liquid_v1 = cases
         .iter()
-        .partition(|(_, c)| unsupported_in(std::slice::from_ref(&c.input)).is_none());
-    for (path, c) in &refused {
-        assert!(
-            c.input.liquid_alpha && c.input.spec_version.is_some_and(|s| s < 273),
-            "{path}: refused but not liquid alpha v1"
-        );
-    }
-    let inputs: Vec<EpochInput> = run.iter().map(|(_, c)| c.input.clone()).collect();
-    let chain: Vec<Option<&EpochOutput>> = run.iter().map(|(_, c)| c.output.as_ref()).collect();
+        .filter(|(_, c)| c.input.liquid_alpha && c.input.spec_version.is_some_and(|s| s < 273))
+        .count();
+    assert!(liquid_v1 > 0, "no liquid alpha v1 era case found");
+    let inputs: Vec<EpochInput> = cases.iter().map(|(_, c)| c.input.clone()).collect();
+    let chain: Vec<Option<&EpochOutput>> = cases.iter().map(|(_, c)| c.output.as_ref()).collect();
     let failures = compare("eras", &inputs, &chain);
     common::report(
         &format!(
-            "cuda host: {} era cases x {} grid emulations ({} refused: liquid alpha v1), {} mismatches",
-            run.len(),
+            "cuda host: {} era cases ({liquid_v1} with liquid alpha v1) x {} grid emulations, {} mismatches",
+            cases.len(),
             GRIDS.len(),
-            refused.len(),
             failures.len()
         ),
         &failures,
     );
 }
 
-/// Random epochs under every era's rule set (liquid alpha v1 left off before 273).
+/// Random epochs under every era's rule set (liquid alpha v1 included).
 #[test]
 fn host_kernels_match_cpu_in_every_era() {
     let mut rng = common::epochgen::Rng::new(0x5EED_E4A1);
@@ -256,10 +251,7 @@ fn host_kernels_match_cpu_in_every_era() {
             .map(|_| {
                 let n = rng.pick(&[0, 1, 2, 7, 16, 33]);
                 let density = rng.pick(&[0, 10, 50, 100]);
-                let mut shape = common::epochgen::shape(&mut rng, n, density);
-                if spec < 273 {
-                    shape.liquid_alpha = false;
-                }
+                let shape = common::epochgen::shape(&mut rng, n, density);
                 common::epochgen::era_epoch(&mut rng, shape, spec)
             })
             .collect();
@@ -642,6 +634,9 @@ fn fixed_results(a: i64, b: i64, x: u64, wa: i128, wb: i128) -> Vec<(&'static st
     ));
     opt(&mut r, "exp", exp(fa), |v| v.0 as i128);
     r.push(("exp_safe", exp_safe(fa).0 as i128));
+    r.push(("safe_exp", safe_exp(fa).0 as i128));
+    opt(&mut r, "ln", ln(fa), |v| v.0 as i128);
+    r.push(("safe_ln", safe_ln(fa).0 as i128));
     r.push((
         "I64F64::saturating_from_u64",
         I64F64::saturating_from_u64(x).0,

@@ -56,7 +56,7 @@ fn fallback_reruns_the_batch_on_the_cpu() {
     );
 }
 
-/// A backend that cannot run past rule sets, as a GPU backend refuses liquid alpha v1.
+/// A backend that cannot run past rule sets (refuses them as unsupported).
 struct TodayOnly;
 
 impl Backend for TodayOnly {

@@ -70,6 +70,9 @@ pub const STEPS: [(&str, &str, &[&str]); 5] = [
             "bonds_read",
             "bonds_scale_sums",
             "bonds_scale_normalize",
+            "bonds_quantile",
+            "bonds_liquid_alpha_v1_fit",
+            "bonds_liquid_alpha_v1",
             "bonds_ema",
             "bonds_dividends",
             "bonds_dividend_sum",
@@ -99,7 +102,7 @@ pub fn kernel_order() -> Vec<&'static str> {
 /// Threads per block (one block per epoch).
 const THREADS: u32 = 256;
 /// Per-epoch scalar slots (`EP_SLOTS` in `kernels/batch.cuh`).
-const EP_SLOTS: usize = 10;
+const EP_SLOTS: usize = 17;
 
 /// A kernel file with its headers inlined: NVRTC compiles one string, without a file system.
 pub fn kernel_source(file_source: &str) -> String {
@@ -278,15 +281,6 @@ fn c_chars_to_string(chars: &[std::ffi::c_char]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// Why the kernels cannot run one of `inputs` (valid ones only; an invalid input fails
-/// alone later), if one of them they cannot.
-pub fn unsupported_in(inputs: &[EpochInput]) -> Option<String> {
-    inputs.iter().find_map(|x| {
-        let rules = crate::epoch::validate(x).ok()?;
-        crate::backend::pack::unsupported(&rules, x, true)
-    })
-}
-
 /// Inputs validated and packed: the batch of the valid ones, and where each input went.
 pub struct Prepared {
     /// The packed valid inputs.
@@ -370,7 +364,7 @@ pub fn output_words(b: &PackedBatch) -> [usize; 17] {
 }
 
 /// Sizes in bytes of the zeroed scratch buffers in `Buffers` order.
-fn scratch_bytes(b: &PackedBatch) -> [usize; 33] {
+fn scratch_bytes(b: &PackedBatch) -> [usize; 34] {
     let (e, u, w, c) = (
         b.headers.len(),
         b.total_uids(),
@@ -411,6 +405,7 @@ fn scratch_bytes(b: &PackedBatch) -> [usize; 33] {
         8 * c,            // ema_val
         4 * u,            // ema_len
         8 * u,            // comb_fx
+        8 * u,            // la_col
     ]
 }
 
@@ -573,8 +568,8 @@ impl CudaBackend {
             })
             .collect::<Result<_, _>>()?;
         {
-            let mut ptrs = [0u64; 64];
-            let mut guards = Vec::with_capacity(64);
+            let mut ptrs = [0u64; 65];
+            let mut guards = Vec::with_capacity(65);
             for (slot, (p, g)) in ptrs.iter_mut().zip(
                 inputs
                     .iter()
@@ -593,7 +588,7 @@ impl CudaBackend {
             for f in &self.functions {
                 let mut launch = s.launch_builder(f);
                 launch.arg(&ptrs);
-                // SAFETY: every kernel takes one `Buffers` (64 device pointers, in this
+                // SAFETY: every kernel takes one `Buffers` (65 device pointers, in this
                 // order) and touches only the ranges `pack` laid out for its epoch.
                 unsafe { launch.launch(cfg) }.map_err(device_error)?;
             }
@@ -616,12 +611,6 @@ impl Backend for CudaBackend {
     }
 
     fn run_batch(&self, inputs: &[EpochInput]) -> Result<Vec<EpochResult>, BackendError> {
-        if let Some(reason) = unsupported_in(inputs) {
-            return Err(BackendError::Unsupported {
-                backend: "cuda",
-                reason,
-            });
-        }
         let prepared = prepare(inputs);
         if prepared.batch.headers.is_empty() {
             return Ok(finish(prepared, &PackedOutput::default(), &[]));

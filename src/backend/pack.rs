@@ -32,6 +32,8 @@ pub const FLAG_SIGMOID_STEEPNESS: u32 = 128;
 pub const FLAG_EXP_UNCLAMPED: u32 = 256;
 /// Rule flag (before 365): trust and pruning scores are computed.
 pub const FLAG_RANK_TRUST_PRUNING: u32 = 512;
+/// Rule flag (before 273): LiquidAlphaOn on the original path runs liquid alpha v1.
+pub const FLAG_LIQUID_ALPHA_V1: u32 = 1024;
 
 /// The header flags that carry `rules` to the kernels (the rest of an era's differences
 /// are neutralised inputs, [`Rules::effective`], or output shaping in [`unpack`]).
@@ -55,25 +57,10 @@ pub fn rule_flags(rules: &Rules) -> u32 {
     if rules.rank_trust_pruning {
         f |= FLAG_RANK_TRUST_PRUNING;
     }
+    if rules.liquid_alpha_v1 {
+        f |= FLAG_LIQUID_ALPHA_V1;
+    }
     f
-}
-
-/// Why the GPU kernels cannot run `input` under `rules`, if they cannot: the batch is then
-/// refused (and `--cpu-fallback` reruns it on the CPU), never approximated.
-/// `trust_pruning`: whether the backend's kernels compute trust and pruning scores.
-pub fn unsupported(rules: &Rules, input: &EpochInput, trust_pruning: bool) -> Option<String> {
-    let spec = input.spec_version.unwrap_or(rules.era);
-    if rules.liquid_alpha_v1 && input.liquid_alpha {
-        return Some(format!(
-            "spec_version {spec}: liquid alpha v1 (specs 233-272, LiquidAlphaOn) runs on the CPU only"
-        ));
-    }
-    if rules.rank_trust_pruning && !trust_pruning {
-        return Some(format!(
-            "spec_version {spec}: Rank, Trust and PruningScores (specs before 365) run on the CPU only"
-        ));
-    }
-    None
 }
 
 /// A u64 as two u32 words, low first (WGSL has no portable 64-bit integer).

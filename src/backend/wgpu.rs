@@ -18,8 +18,10 @@
 //! in `pack.rs`), which switch the owner's permits, top-k with zero stakes, the outdated
 //! bond mask, the 273 sigmoid and the unclamped exp; before 365 `server_trust` (in
 //! `consensus.wgsl`) and `pruning_max`/`pruning` (in `emission.wgsl`) add trust and
-//! pruning scores. Liquid alpha v1 (specs 233-272) is not here: such a batch is refused as
-//! [`BackendError::Unsupported`].
+//! pruning scores. Liquid alpha v1 (specs 233-272) ranks the consensus for its quartiles
+//! (`quantile_rank`, `quantile`), fits the logistic with the fixed-point `ln` port
+//! (`liquid_alpha_v1_fit`) and gives each column its alpha (`liquid_alpha_v1`), which the
+//! original EMA then reads.
 //!
 //! Arithmetic uses u32 limbs only (`kernels/fixed.wgsl`: an I32F32 is `vec2<u32>`, an
 //! I64F64 or U96F32 `vec4<u32>`; wide products are built from 16-bit partial products
@@ -72,7 +74,7 @@ const STEPS: [(&str, &str); 5] = [
 ];
 
 /// Entry points and the step file each lives in.
-const KERNELS: [(&str, &str); 40] = [
+const KERNELS: [(&str, &str); 44] = [
     ("stake", "stake_total"),
     ("stake", "stake_sum"),
     ("stake", "stake_normalize"),
@@ -101,6 +103,10 @@ const KERNELS: [(&str, &str); 40] = [
     ("bonds", "col_max_high"),
     ("bonds", "col_max_low"),
     ("bonds", "col_max_upscale"),
+    ("bonds", "quantile_rank"),
+    ("bonds", "quantile"),
+    ("bonds", "liquid_alpha_v1_fit"),
+    ("bonds", "liquid_alpha_v1"),
     ("bonds", "liquid_walk"),
     ("bonds", "liquid_alpha"),
     ("bonds", "ema"),
@@ -207,6 +213,7 @@ struct Params {
     comb: u32,
     out_strust: u32,
     out_prune: u32,
+    la_col: u32,
 }
 
 /// Matrix selection for the generic column kernels.
@@ -230,14 +237,15 @@ enum Per {
 
 /// Words per epoch header and per-epoch state (kernels/pack.wgsl).
 const HDR_WORDS: usize = std::mem::size_of::<EpochHeader>() / 4;
-const ES_WORDS: usize = 24;
-/// Uids one `stake_rank` invocation compares (`RANK_BLOCK` in kernels/stake.wgsl).
+const ES_WORDS: usize = 38;
+/// Uids one `stake_rank` or `quantile_rank` invocation compares (`RANK_BLOCK` in
+/// kernels/pack.wgsl).
 const RANK_BLOCK: u64 = 2048;
 
 /// Word counts of one chunk's buffers: (uw, ww, bw, acc).
 fn buffer_words(e: u64, u: u64, nw: u64, nb: u64, nob: u64) -> [u64; 4] {
     [
-        (HDR_WORDS + ES_WORDS + 1) as u64 * e + 55 * u + 3 * (u + e),
+        (HDR_WORDS + ES_WORDS + 1) as u64 * e + 57 * u + 3 * (u + e),
         16 * nw,
         6 * nb + 11 * nob,
         14 * u + 1,
@@ -293,6 +301,7 @@ fn layout(b: &PackedBatch) -> (Params, [usize; 4]) {
     p.w_off = s.take(u + e);
     p.b_off = s.take(u + e);
     p.ob_off = s.take(u + e);
+    p.la_col = s.take(2 * u);
     // Outputs last and contiguous: one copy reads them back.
     p.out_cons = s.take(u);
     p.out_inc = s.take(u);
@@ -839,6 +848,15 @@ impl WgpuBackend {
         run(&mut enc, "col_sum", &wfb_orig, Per::Uid);
         run(&mut enc, "col_divide", &wfb_orig, Per::Entry);
         clear_csum(&mut enc);
+        // Liquid alpha v1: the consensus quartiles by rank (the stake ranks' counters are
+        // dead since stake_permits), then one alpha per column.
+        if u > 0 {
+            enc.clear_buffer(&acc_buf, p.a_srank as u64 * 4, Some(u as u64 * 4));
+        }
+        run(&mut enc, "quantile_rank", &base, Per::UidBlock);
+        run(&mut enc, "quantile", &base, Per::Uid);
+        run(&mut enc, "liquid_alpha_v1_fit", &base, Per::Epoch);
+        run(&mut enc, "liquid_alpha_v1", &base, Per::Uid);
         run(&mut enc, "liquid_walk", &base, Per::Uid);
         run(&mut enc, "liquid_alpha", &base, Per::Entry);
         run(&mut enc, "ema", &base, Per::Uid);
@@ -977,13 +995,7 @@ impl Backend for WgpuBackend {
         let mut slots = Vec::new();
         for (k, x) in inputs.iter().enumerate() {
             match crate::epoch::validate(x) {
-                Ok(rules) => {
-                    if let Some(reason) = crate::backend::pack::unsupported(&rules, x, true) {
-                        return Err(BackendError::Unsupported {
-                            backend: NAME,
-                            reason,
-                        });
-                    }
+                Ok(_) => {
                     valid.push(x);
                     slots.push(k);
                     results.push(None);

@@ -30,7 +30,7 @@ static const Named KERNELS[] = {
     K(stake_active_normalize), K(weights_mask), K(consensus_use_stake), K(consensus_count),
     K(consensus_offsets), K(consensus_fill), K(consensus_median), K(consensus_clip), K(consensus_rank),
     K(consensus_rank_sum), K(consensus_incentive), K(bonds_read), K(bonds_scale_sums),
-    K(bonds_scale_normalize), K(bonds_ema), K(bonds_dividends), K(bonds_dividend_sum), K(bonds_finish),
+    K(bonds_scale_normalize), K(bonds_quantile), K(bonds_liquid_alpha_v1_fit), K(bonds_liquid_alpha_v1), K(bonds_ema), K(bonds_dividends), K(bonds_dividend_sum), K(bonds_finish),
     K(emission_sum), K(emission_split), K(emission_prune_max), K(emission_prune),
 };
 
@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
     ALLOC(cell_val, W); ALLOC(cell_row, W); ALLOC(wfb_col, C); ALLOC(wfb_val, C); ALLOC(wfb_len, U);
     ALLOC(old_col, C); ALLOC(old_val, C); ALLOC(old_vis, C); ALLOC(old_len, U);
     ALLOC(ema_col, C); ALLOC(ema_val, C); ALLOC(ema_len, U); ALLOC(comb_fx, U);
+    ALLOC(la_col, U);
 
     for (int a = 5; a < argc; a++) {
         Body body = nullptr;

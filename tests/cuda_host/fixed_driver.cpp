@@ -57,6 +57,9 @@ int main(int argc, char** argv) {
         put((i128)fixed_proportion_to_u16(a));
         put(exp(a));
         put(exp_safe(a));
+        put(safe_exp(a));
+        put(ln(a));
+        put(safe_ln(a));
         I64F64 P = I64F64::of(A), Q = I64F64::of(B);
         put(I64F64::saturating_from_u64(x));
         put(I64F64::saturating_from_u96f32(U96F32::of((u128)A)));
