@@ -2,20 +2,49 @@
 //! over every uid, power-law stake, warm bonds, recent updates. Used by `yuma run
 //! --example`, the benchmarks and the load test.
 
+use crate::model::subnet::{MechanismInput, SubnetInput};
 use crate::model::{EpochInput, SparseMatrix};
 
-/// Which epoch variant to build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// Which epoch variant to build; parsed from and shown as `y3-la`, `y3` or `orig`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
     /// Yuma3 bonds with liquid alpha.
-    #[value(name = "y3-la")]
     Yuma3Liquid,
     /// Yuma3 bonds with the fixed alpha.
-    #[value(name = "y3")]
     Yuma3,
     /// Original Yuma bonds.
-    #[value(name = "orig")]
     Original,
+}
+
+impl Variant {
+    /// Every variant, in the order `--help` lists them.
+    pub const ALL: [Variant; 3] = [Self::Yuma3Liquid, Self::Yuma3, Self::Original];
+
+    /// The name a command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Yuma3Liquid => "y3-la",
+            Self::Yuma3 => "y3",
+            Self::Original => "orig",
+        }
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Variant {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown variant `{s}` (expected y3-la, y3 or orig)"))
+    }
 }
 
 /// SplitMix64: a tiny deterministic generator, so examples are identical everywhere.
@@ -39,6 +68,23 @@ impl SplitMix {
 /// The `yuma run --example` subnet: 256 uids, 64 validators, Yuma3 + liquid alpha.
 pub fn default_example() -> EpochInput {
     realistic(256, 64, Variant::Yuma3Liquid, 1)
+}
+
+/// The `yuma run --example --mechanisms M` subnet: the default example's uids, stake and
+/// hyperparameters, run by `mechanisms` mechanisms (1 to 16) with an even split; mechanism
+/// k holds the weights, bonds and updates of the example built from seed k + 1.
+pub fn example_subnet(mechanisms: usize) -> SubnetInput {
+    let mut subnet = SubnetInput::from_epoch(default_example());
+    subnet.mechanisms.extend((1..mechanisms as u64).map(|k| {
+        let e = realistic(256, 64, Variant::Yuma3Liquid, k + 1);
+        MechanismInput {
+            last_update: e.last_update,
+            commit_block: e.commit_block,
+            weights: e.weights,
+            bonds: e.bonds,
+        }
+    }));
+    subnet
 }
 
 /// A realistic subnet of `n` uids whose first `validators` uids validate with full weight

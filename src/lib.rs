@@ -11,4 +11,5 @@ pub mod epoch;
 pub mod example;
 pub mod fixed;
 pub mod model;
+#[cfg(feature = "server")]
 pub mod server;

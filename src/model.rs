@@ -7,6 +7,8 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
+pub mod subnet;
+
 /// Sparse u16 matrix in CSR form, rows kept in storage order (unsorted rows, explicit
 /// zeros and column uids >= n are all preserved).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -312,8 +314,8 @@ pub enum InputError {
         "field `bonds_moving_average` is {0}, above 1000000 (a proportion in parts per million)"
     )]
     BondsMovingAverage(u64),
-    /// A format version other than 1.
-    #[error("field `format` is {0}, only format 1 is supported")]
+    /// A format version other than 1 (one mechanism) or 2 (a subnet).
+    #[error("field `format` is {0}, only formats 1 and 2 are supported")]
     Format(u32),
     /// The sum of total stakes overflows I64F64 (the chain's sum would wrap).
     #[error("fields `alpha_stake`/`tao_stake`: the total stake sum overflows I64F64 at uid {uid}")]

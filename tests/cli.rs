@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
 use yuma::example::default_example;
-use yuma::model::EpochOutput;
+use yuma::model::subnet::{SubnetCase, SubnetOutput};
+use yuma::model::{Case, EpochOutput};
 
 fn yuma(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_yuma"))
@@ -78,6 +79,62 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+fn repo_subnet_cases() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/mechanisms")
+}
+
+/// Format 2 through the binary: `verify` on every subnet case, `run` on an array mixing
+/// both formats, and the two-mechanism example.
+#[test]
+fn subnet_cases_run_and_verify_exactly() {
+    let out = yuma(&["verify", repo_subnet_cases().to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(" 0 failed") && stdout.contains("m16-even-n64-y3-la"),
+        "{stdout}"
+    );
+
+    let subnet =
+        std::fs::read_to_string(repo_subnet_cases().join("m2-even-e7-identical-n3-y3.json"))
+            .unwrap();
+    let epoch = std::fs::read_to_string(repo_cases().join("n3-small-y3-la.json")).unwrap();
+    let dir = std::env::temp_dir().join(format!("yuma-cli-mixed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mixed = dir.join("mixed.json");
+    std::fs::write(&mixed, format!("[{subnet}, {epoch}]")).unwrap();
+    let out = yuma(&["run", "--input", mixed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got: (SubnetOutput, EpochOutput) =
+        serde_json::from_slice(&out.stdout).expect("two outputs");
+    let want_subnet: SubnetCase = serde_json::from_str(&subnet).unwrap();
+    let want_epoch: Case = serde_json::from_str(&epoch).unwrap();
+    assert_eq!(want_subnet.output.unwrap().first_difference(&got.0), None);
+    assert_eq!(want_epoch.output.unwrap().first_difference(&got.1), None);
+    let out = yuma(&["verify", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("PASS mixed.json[1]"),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+
+    let out = yuma(&["run", "--example", "--mechanisms", "2", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got: SubnetOutput = serde_json::from_slice(&out.stdout).expect("format 2 output JSON");
+    let want = yuma::epoch::mechanisms::run_subnet(&yuma::example::example_subnet(2)).unwrap();
+    assert_eq!(want.first_difference(&got), None);
+    let out = yuma(&["run", "--example", "--mechanisms", "2"]);
+    assert!(
+        text(&out.stdout).contains("2 mechanisms"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = yuma(&["run", "--example", "--mechanisms", "17"]);
+    assert!(!out.status.success());
 }
 
 #[test]

@@ -207,6 +207,18 @@ fn host_kernels_match_every_conformance_case() {
     );
 }
 
+/// Every format 2 case: all mechanisms' epochs in one host-emulated CUDA batch per grid,
+/// split and fold on the host, exactly the chain's outputs.
+#[test]
+fn host_kernels_match_every_subnet_case() {
+    for (threads, reverse) in GRIDS {
+        let tag = format!("subnets-{threads}-{}", if reverse { "rev" } else { "fwd" });
+        common::cases::check_subnets(&format!("cuda host {tag}"), |epochs| {
+            run_host(epochs, threads, reverse, &tag)
+        });
+    }
+}
+
 /// xorshift64*: a small seeded generator, so every run checks the same epochs.
 struct Rng(u64);
 

@@ -15,11 +15,13 @@ use tonic::transport::Channel;
 use tonic::{Code, Request};
 use yuma::backend::cpu::CpuBackend;
 use yuma::backend::{Backend, BackendError, EpochResult};
+use yuma::model::subnet::SubnetCase;
 use yuma::model::{EpochInput, EpochOutput};
 use yuma::server::batcher::BatchConfig;
 use yuma::server::metrics::Metrics;
 use yuma::server::pb::yuma_client::YumaClient;
 use yuma::server::proto::MatrixForm;
+use yuma::server::proto::subnet;
 use yuma::server::{Limits, ServerConfig, ServerError, pb, proto, serve};
 
 /// Upper bound on any one test's network phase, so a hang fails instead of blocking CI.
@@ -317,6 +319,128 @@ async fn every_conformance_case_through_the_daemon() {
         "daemon: {} cases checked three ways (single calls, one batch call, one stream)",
         all.len()
     );
+    daemon.shutdown().await;
+}
+
+/// Every format 2 case through RunSubnetEpochs: one call holding them all (in both matrix
+/// forms) and one call per case at once, each exact; a malformed subnet refuses its call
+/// naming the subnet, mechanism and field, and RunEpochs keeps working beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subnet_case_through_the_daemon() {
+    let _serial = serial().await;
+    let all = Arc::new(common::cases::subnet_cases());
+    let daemon = start(
+        config(batch(1024, 2, 65536), Limits::default()),
+        Arc::new(CpuBackend::new()),
+    )
+    .await;
+    let client = daemon.client().await;
+    let check_subnet = |what: &str, r: pb::SubnetResult, case: &SubnetCase| {
+        let want = case.output.as_ref().unwrap();
+        match r.result {
+            Some(pb::subnet_result::Result::Output(o)) => {
+                let got = subnet::subnet_output_from_proto(o, case.input.n as usize)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                if let Some(m) = want.first_difference(&got) {
+                    panic!("{what}: {m}");
+                }
+            }
+            other => panic!("{what}: no output: {other:?}"),
+        }
+    };
+    let run = async {
+        for form in [MatrixForm::Packed, MatrixForm::FixedWidth] {
+            let req = pb::RunSubnetEpochsRequest {
+                subnets: all
+                    .iter()
+                    .map(|(_, c)| subnet::subnet_to_proto(&c.input, form))
+                    .collect(),
+            };
+            let response = client
+                .clone()
+                .run_subnet_epochs(req)
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(response.results.len(), all.len());
+            for (k, r) in response.results.into_iter().enumerate() {
+                assert_eq!(r.id, k as u64);
+                check_subnet(&format!("{} ({form:?})", all[k].0), r, &all[k].1);
+            }
+        }
+        let mut set = JoinSet::new();
+        for k in 0..all.len() {
+            let (mut client, all) = (client.clone(), all.clone());
+            set.spawn(async move {
+                let (name, case) = &all[k];
+                let req = pb::RunSubnetEpochsRequest {
+                    subnets: vec![subnet::subnet_to_proto(&case.input, MatrixForm::Packed)],
+                };
+                let mut response = client
+                    .run_subnet_epochs(req)
+                    .await
+                    .unwrap_or_else(|s| panic!("{name}: {s}"))
+                    .into_inner();
+                assert_eq!(response.results.len(), 1, "{name}");
+                check_subnet(name, response.results.remove(0), case);
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap();
+        }
+
+        // Malformed subnets: each refuses its call with a message naming where.
+        let good = subnet::subnet_to_proto(&all[0].1.input, MatrixForm::Packed);
+        let n = all[0].1.input.n as usize;
+        let mut bad_weights = good.clone();
+        if let Some(m) = bad_weights.mechanisms.last_mut() {
+            m.weights.as_mut().unwrap().row_offsets.pop();
+        }
+        let mut bad_shared = good.clone();
+        bad_shared.shared.as_mut().unwrap().last_update = vec![0; n];
+        let mut bad_split = good.clone();
+        bad_split.emission_split = Some(pb::EmissionSplit {
+            shares: vec![65_534],
+        });
+        let mut too_many = good.clone();
+        too_many.mechanisms = vec![good.mechanisms[0].clone(); 17];
+        let last = good.mechanisms.len() - 1;
+        for (sub, want) in [
+            (
+                bad_weights,
+                format!("subnets[1]: mechanism {last}: field `weights.row_offsets`"),
+            ),
+            (
+                bad_shared,
+                "subnets[1]: field `shared.last_update` must be empty".to_string(),
+            ),
+            (
+                bad_split,
+                "subnets[1]: field `emission_split`: entries sum to 65534".to_string(),
+            ),
+            (
+                too_many,
+                "subnets[1]: field `mechanisms` has 17 entries".to_string(),
+            ),
+        ] {
+            let req = pb::RunSubnetEpochsRequest {
+                subnets: vec![good.clone(), sub],
+            };
+            let status = client.clone().run_subnet_epochs(req).await.unwrap_err();
+            assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+            assert!(status.message().starts_with(&want), "{}", status.message());
+        }
+        let epochs = cases();
+        let (name, input, want) = &epochs[0];
+        let mut response = client
+            .clone()
+            .run_epochs(request(&[input]))
+            .await
+            .unwrap()
+            .into_inner();
+        check(name, response.results.remove(0), want);
+    };
+    tokio::time::timeout(BOUND, run).await.expect("bounded");
     daemon.shutdown().await;
 }
 

@@ -68,6 +68,14 @@ fn wgpu_matches_every_conformance_case() {
     );
 }
 
+/// Every format 2 case: all mechanisms' epochs in one wgpu batch, split and fold on the
+/// host, exactly the chain's outputs.
+#[test]
+fn wgpu_matches_every_subnet_case() {
+    let Some(b) = backend() else { return };
+    common::cases::check_subnets("wgpu", |epochs| b.run_batch(epochs).expect("wgpu batch"));
+}
+
 /// Runs `inputs` on both backends and compares every field.
 fn compare(b: &WgpuBackend, inputs: &[EpochInput], what: &str) -> usize {
     let cpu = yuma::epoch::run_batch(inputs);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end check of the daemon from Python: starts `yuma serve` on a free loopback
-# port, waits for the health service, runs client.py over a few conformance cases
-# (exact comparison) in both matrix forms, then stops the daemon with SIGTERM and checks it exited cleanly.
+# port, waits for the health service, runs client.py over a few conformance cases and
+# every subnet (format 2) case (exact comparison) in both matrix forms, then stops the daemon with SIGTERM and checks it exited cleanly.
 #
 #   examples/python/ci_check.sh target/release/yuma
 #
@@ -11,6 +11,7 @@ bin="$(realpath "${1:?usage: ci_check.sh PATH_TO_YUMA_BINARY}")"
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cases="$root/tests/conformance/cases"
+mechanisms="$root/tests/conformance/mechanisms"
 
 "$here/gen.sh" >/dev/null
 log="$(mktemp)"
@@ -32,7 +33,7 @@ done
 echo "yuma serve on $addr"
 
 # The same cases in both matrix forms (packed varints, fixed-width bytes), then all of them
-# on one stream.
+# on one stream; the subnet (format 2) cases go on one RunSubnetEpochs call each time.
 for form in "" --fixed-width "--stream --fixed-width"; do
   python3 "$here/client.py" --addr "$addr" --wait-health 30 $form \
     "$cases/n0-empty-y3-la.json" \
@@ -40,7 +41,8 @@ for form in "" --fixed-width "--stream --fixed-width"; do
     "$cases/n16-commit-reveal-y3-la.json" \
     "$cases/n16-oob-uids-y3.json" \
     "$cases/n256-realistic-orig.json" \
-    "$cases/n1024-y3-la.json"
+    "$cases/n1024-y3-la.json" \
+    "$mechanisms"/*.json
 done
 
 trap - EXIT

@@ -14,7 +14,8 @@ use super::error::{ChainError, Result};
 use super::rpc::{BlockHash, Node};
 use super::storage::{self as st, AccountId, Item, storage_index, u16_key};
 use crate::fixed::U96F32;
-use crate::model::{EpochInput, SparseMatrix};
+use crate::model::SparseMatrix;
+use crate::model::subnet::{MechanismInput, SubnetInput};
 
 /// Runtime spec versions whose epoch rules this crate implements.
 pub const SUPPORTED_SPECS: std::ops::RangeInclusive<u32> = 423..=425;
@@ -22,52 +23,18 @@ pub const SUPPORTED_SPECS: std::ops::RangeInclusive<u32> = 423..=425;
 /// Text of [`SUPPORTED_SPECS`] for errors.
 const SUPPORTED_TEXT: &str = "423 to 425";
 
-/// What one mechanism stores for itself (under `netuid + 4096 * mechanism`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MechanismState {
-    /// `LastUpdate`, per uid.
-    pub last_update: Vec<u64>,
-    /// Earliest unexpired commit block per uid from both commit stores.
-    pub commit_block: Vec<Option<u64>>,
-    /// `Weights` rows.
-    pub weights: SparseMatrix,
-    /// `Bonds` rows.
-    pub bonds: SparseMatrix,
-}
-
-/// The inputs of one subnet epoch.
+/// The inputs of one subnet epoch, read from a node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubnetState {
     /// Netuid.
     pub netuid: u16,
-    /// Block the epoch ran in (`current_block`).
-    pub block: u64,
     /// Runtime specVersion whose rules ran.
     pub spec_version: u32,
-    /// Every shared field, with mechanism 0's per-mechanism fields and `emission` 0.
-    pub shared: EpochInput,
-    /// Per mechanism storage, mechanism 0 first (`MechanismCountCurrent` entries).
-    pub mechanisms: Vec<MechanismState>,
-    /// `MechanismEmissionSplit`, when stored.
-    pub emission_split: Option<Vec<u16>>,
+    /// The format 2 input, with `emission` 0 until it is inferred or given.
+    pub input: SubnetInput,
     /// Pending alpha (server + validator + root) at the read block: the next epoch's
     /// emission so far.
     pub pending_emission: u64,
-}
-
-impl SubnetState {
-    /// The format-1 input of mechanism `k` with `emission` rao.
-    pub fn mechanism_input(&self, k: usize, emission: u64) -> EpochInput {
-        let m = &self.mechanisms[k];
-        EpochInput {
-            last_update: m.last_update.clone(),
-            commit_block: m.commit_block.clone(),
-            weights: m.weights.clone(),
-            bonds: m.bonds.clone(),
-            emission,
-            ..self.shared.clone()
-        }
-    }
 }
 
 /// What the chain stored after the epoch, read at B.
@@ -377,7 +344,7 @@ pub async fn read_inputs(
                 .collect::<Result<Vec<_>>>()?;
             Ok(SparseMatrix::from_rows(&rows))
         };
-        mechanisms.push(MechanismState {
+        mechanisms.push(MechanismInput {
             last_update,
             commit_block: vec![None; nu],
             weights: rows(&st::WEIGHTS, &i_w[k])?,
@@ -585,8 +552,7 @@ pub async fn read_inputs(
         }
     }
 
-    let m0 = &mechanisms[0];
-    let shared = EpochInput {
+    let input = SubnetInput {
         n,
         current_block,
         tempo,
@@ -605,23 +571,18 @@ pub async fn read_inputs(
         alpha_high,
         alpha_sigmoid_steepness: r.get(&st::ALPHA_SIGMOID_STEEPNESS, i_steep, 1000)?,
         commit_reveal,
-        commit_block: m0.commit_block.clone(),
         emission: 0,
         alpha_stake,
         tao_stake,
-        last_update: m0.last_update.clone(),
         block_at_registration,
         validator_permit,
-        weights: m0.weights.clone(),
-        bonds: m0.bonds.clone(),
+        emission_split: r.opt(&st::MECHANISM_EMISSION_SPLIT, i_split)?,
+        mechanisms,
     };
     Ok(SubnetState {
         netuid,
-        block: current_block,
         spec_version: spec,
-        shared,
-        mechanisms,
-        emission_split: r.opt(&st::MECHANISM_EMISSION_SPLIT, i_split)?,
+        input,
         pending_emission: pending,
     })
 }

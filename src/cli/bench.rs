@@ -13,7 +13,7 @@ use yuma::model::EpochInput;
 #[derive(clap::Args)]
 pub struct Args {
     /// Backend to measure against the CPU path.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_parser = super::backend_kind(), default_value = "auto")]
     backend: BackendKind,
     /// Rerun a batch on the CPU when the GPU device fails, instead of failing.
     #[arg(long)]
@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, default_value_t = 64)]
     validators: u16,
     /// Epoch variant.
-    #[arg(long, value_enum, default_value = "y3-la")]
+    #[arg(long, value_parser = super::variant(), default_value = "y3-la")]
     variant: Variant,
     /// Timed repetitions of the whole batch per path (the best is reported).
     #[arg(long, default_value_t = 3)]

@@ -46,10 +46,10 @@ pub struct Args {
     #[arg(long, default_value_t = 64)]
     pub validators: u16,
     /// Epoch flavour.
-    #[arg(long, value_enum, default_value = "y3-la")]
+    #[arg(long, value_parser = super::variant(), default_value = "y3-la")]
     pub variant: Variant,
     /// Backend of the in-process baseline (use the daemon's).
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, value_parser = super::backend_kind(), default_value = "cpu")]
     pub backend: BackendKind,
     /// Epochs per in-process baseline batch [default: the largest batch the load can form:
     /// clients x epochs per request, capped by the server's max batch, at least one request].

@@ -2,14 +2,19 @@
 
 mod backends;
 mod bench;
+#[cfg(feature = "server")]
 mod loadtest;
 mod run;
+#[cfg(feature = "server")]
 mod serve;
 mod verify;
 
 use std::process::ExitCode;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
+use yuma::backend::BackendKind;
+use yuma::example::Variant;
 
 /// Bittensor Yuma consensus epochs, bit-identical to the chain, on CPU and GPU.
 #[derive(Parser)]
@@ -30,15 +35,21 @@ enum Command {
     /// List the backends and devices available here.
     Backends(backends::Args),
     /// Run the gRPC daemon (cross-request batching).
+    #[cfg(feature = "server")]
     Serve(serve::Args),
     /// Drive a running daemon with concurrent clients and compare with in-process runs.
+    #[cfg(feature = "server")]
     Loadtest(loadtest::Args),
 }
 
 /// Parses the command line and runs the chosen subcommand.
 pub fn main() -> anyhow::Result<ExitCode> {
     let command = Cli::parse().command;
-    if !matches!(command, Command::Serve(_)) {
+    #[cfg(feature = "server")]
+    let serving = matches!(command, Command::Serve(_));
+    #[cfg(not(feature = "server"))]
+    let serving = false;
+    if !serving {
         quiet_on_closed_stdout();
     }
     match command {
@@ -46,7 +57,9 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Verify(a) => verify::main(a),
         Command::Bench(a) => bench::main(a),
         Command::Backends(a) => backends::main(a),
+        #[cfg(feature = "server")]
         Command::Serve(a) => serve::main(a).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "server")]
         Command::Loadtest(a) => loadtest::main(a).map(|()| ExitCode::SUCCESS),
     }
 }
@@ -60,4 +73,15 @@ fn quiet_on_closed_stdout() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// `--backend`'s values: the library's names, listed by `--help`.
+fn backend_kind() -> impl TypedValueParser<Value = BackendKind> {
+    PossibleValuesParser::new(BackendKind::ALL.map(BackendKind::name))
+        .try_map(|s| s.parse::<BackendKind>())
+}
+
+/// `--variant`'s values: the library's names, listed by `--help`.
+fn variant() -> impl TypedValueParser<Value = Variant> {
+    PossibleValuesParser::new(Variant::ALL.map(Variant::name)).try_map(|s| s.parse::<Variant>())
 }

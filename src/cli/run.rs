@@ -4,21 +4,28 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-use serde_json::Value;
+use anyhow::Context;
 use yuma::backend::{self, BackendKind};
-use yuma::example::default_example;
-use yuma::model::{EpochInput, EpochOutput, decode};
+use yuma::example::{default_example, example_subnet};
+use yuma::model::subnet::{
+    AnyInput, AnyOutput, MAX_MECHANISMS, SubnetInput, SubnetOutput, decode_documents,
+};
+use yuma::model::{EpochInput, EpochOutput};
 
 /// Arguments of `yuma run`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A FORMAT v1 input, a whole case (its `input` is used), or a JSON array of either.
+    /// A format 1 or format 2 input, a whole case (its `input` is used), or a JSON array
+    /// mixing any of these.
     #[arg(long, required_unless_present = "example", conflicts_with = "example")]
     input: Option<PathBuf>,
     /// Run the built-in 256-uid example subnet (64 validators, Yuma3 + liquid alpha).
     #[arg(long)]
     example: bool,
+    /// With --example: run the example as a subnet of this many mechanisms (1 to 16,
+    /// even split), each with its own weights and bonds.
+    #[arg(long, requires = "example", value_parser = clap::value_parser!(u8).range(1..=MAX_MECHANISMS as i64))]
+    mechanisms: Option<u8>,
     /// Write the outputs as JSON here instead of standard output.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -26,58 +33,48 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Backend to run on.
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, value_parser = super::backend_kind(), default_value = "cpu")]
     backend: BackendKind,
     /// Rerun a batch on the CPU when the GPU device fails, instead of failing.
     #[arg(long)]
     cpu_fallback: bool,
 }
 
-/// Reads inputs: one input, one case, or an array of inputs and cases.
-fn read_inputs(text: &str) -> anyhow::Result<(Vec<EpochInput>, bool)> {
-    let value: Value = serde_json::from_str(text).context("input is not valid JSON")?;
-    let one = |v: &Value, at: &str| -> anyhow::Result<EpochInput> {
-        let v = v
-            .get("input")
-            .filter(|_| v.get("format").is_some())
-            .unwrap_or(v);
-        decode(&v.to_string()).with_context(|| format!("in {at}"))
-    };
-    match &value {
-        Value::Array(items) => {
-            let inputs = items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| one(v, &format!("element {i}")))
-                .collect::<Result<_, _>>()?;
-            Ok((inputs, true))
-        }
-        Value::Object(_) => Ok((vec![one(&value, "the document")?], false)),
-        _ => bail!("input must be a JSON object (an input or a case) or an array of them"),
-    }
-}
-
 /// Runs `yuma run`.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
-    let (inputs, many) = match &args.input {
+    let (inputs, many): (Vec<AnyInput>, bool) = match &args.input {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            read_inputs(&text).with_context(|| format!("reading {}", path.display()))?
+            let (cases, many) =
+                decode_documents(&text).with_context(|| format!("reading {}", path.display()))?;
+            (cases.into_iter().map(|c| c.into_parts().0).collect(), many)
         }
-        None => (vec![default_example()], false),
+        None => match args.mechanisms {
+            Some(m) => (vec![AnyInput::Subnet(example_subnet(m as usize))], false),
+            None => (vec![AnyInput::Epoch(default_example())], false),
+        },
     };
+    let summary_of =
+        (args.example && !args.json && args.output.is_none()).then(|| inputs[0].clone());
     let backend = backend::open_with(args.backend, args.cpu_fallback)?;
     let start = Instant::now();
-    let results = backend.run_batch(&inputs)?;
+    let results = backend.run_any(inputs)?;
     let elapsed = start.elapsed();
-    let mut outputs: Vec<EpochOutput> = Vec::with_capacity(results.len());
+    let mut outputs: Vec<AnyOutput> = Vec::with_capacity(results.len());
     for (i, r) in results.into_iter().enumerate() {
         outputs.push(r.with_context(|| format!("epoch {i} rejected"))?);
     }
 
-    if args.example && !args.json && args.output.is_none() {
-        print_summary(&inputs[0], &outputs[0], elapsed, &backend.describe());
+    if let Some(input) = summary_of {
+        let described = backend.describe();
+        match (&input, &outputs[0]) {
+            (AnyInput::Epoch(i), AnyOutput::Epoch(o)) => print_summary(i, o, elapsed, &described),
+            (AnyInput::Subnet(i), AnyOutput::Subnet(o)) => {
+                print_subnet_summary(i, o, elapsed, &described)
+            }
+            _ => unreachable!("an output has its input's format"),
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let json = if many {
@@ -91,6 +88,68 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         None => println!("{json}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A short human summary of one subnet epoch: each mechanism's share, then the terms
+/// folded over the mechanisms.
+fn print_subnet_summary(
+    input: &SubnetInput,
+    out: &SubnetOutput,
+    elapsed: std::time::Duration,
+    backend: &str,
+) {
+    let s = &out.subnet;
+    let validators = s.new_validator_permit.iter().filter(|&&p| p).count();
+    println!(
+        "Built-in example subnet: n = {}, {validators} validator permits, {} mechanisms (even split of {} rao)",
+        input.n,
+        out.mechanisms.len(),
+        input.emission
+    );
+    for (k, m) in out.mechanisms.iter().enumerate() {
+        println!(
+            "  mechanism {k}: {} weights, share {} rao",
+            input.mechanisms[k].weights.nnz(),
+            m.emission
+        );
+    }
+    println!("  subnet terms, folded over the mechanisms:");
+    print_top(
+        &s.consensus,
+        &s.server_emission,
+        "consensus (miners)",
+        "server emission",
+    );
+    print_top(
+        &s.dividend,
+        &s.validator_emission,
+        "dividends (validators)",
+        "validator emission",
+    );
+    let paid: u128 = s
+        .server_emission
+        .iter()
+        .chain(&s.validator_emission)
+        .map(|&e| e as u128)
+        .sum();
+    println!("  total emission distributed: {paid} rao");
+    println!(
+        "  computed on {backend} in {:.3} ms",
+        elapsed.as_secs_f64() * 1e3
+    );
+}
+
+/// The five uids with the largest `v`, with their `emission` (called `label`).
+fn print_top(v: &[u16], emission: &[u64], what: &str, label: &str) {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by_key(|&i| (std::cmp::Reverse(v[i]), i));
+    println!("  top {what}:");
+    for &i in idx.iter().take(5) {
+        println!(
+            "    uid {i:>5}  {:>5}/65535  {label} {} rao",
+            v[i], emission[i]
+        );
+    }
 }
 
 /// A short human summary of one epoch.
@@ -122,19 +181,18 @@ fn print_summary(
         input.bonds_penalty,
         input.emission
     );
-    let top = |v: &[u16], what: &str| {
-        let mut idx: Vec<usize> = (0..v.len()).collect();
-        idx.sort_by_key(|&i| (std::cmp::Reverse(v[i]), i));
-        println!("  top {what}:");
-        for &i in idx.iter().take(5) {
-            println!(
-                "    uid {i:>5}  {:>5}/65535  emission {} rao",
-                v[i], out.emission[i]
-            );
-        }
-    };
-    top(&out.incentive, "incentive (miners)");
-    top(&out.dividend, "dividends (validators)");
+    print_top(
+        &out.incentive,
+        &out.emission,
+        "incentive (miners)",
+        "emission",
+    );
+    print_top(
+        &out.dividend,
+        &out.emission,
+        "dividends (validators)",
+        "emission",
+    );
     let total: u128 = out.emission.iter().map(|&e| e as u128).sum();
     println!("  total emission distributed: {total} rao");
     println!(

@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
     /// Backend running the epochs.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_parser = super::backend_kind(), default_value = "auto")]
     pub backend: BackendKind,
     /// Rerun a batch on the CPU when the GPU device fails, instead of failing its callers.
     #[arg(long)]

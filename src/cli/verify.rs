@@ -5,15 +5,17 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use yuma::backend::{self, BackendKind};
-use yuma::model::{Case, case_files, decode};
+use yuma::model::case_files;
+use yuma::model::subnet::{AnyInput, AnyOutput, decode_documents};
 
 /// Arguments of `yuma verify`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Directory of FORMAT v1 case files (`*.json`).
+    /// Directory of case files (`*.json`): format 1 or format 2 cases, or JSON arrays
+    /// mixing them.
     dir: PathBuf,
     /// Backend to run on.
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, value_parser = super::backend_kind(), default_value = "cpu")]
     backend: BackendKind,
     /// Rerun a batch on the CPU when the GPU device fails, instead of failing.
     #[arg(long)]
@@ -26,40 +28,46 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
         bail!("no *.json case in {}", args.dir.display());
     }
-    let mut cases: Vec<(String, Option<Case>, String)> = Vec::new();
+    // (name, expected output, or why the case cannot run); inputs in the same order.
+    let mut cases: Vec<(String, Result<AnyOutput, String>)> = Vec::new();
+    let mut inputs: Vec<AnyInput> = Vec::new();
     for path in &files {
         let name = path
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match std::fs::read_to_string(path)
+        let docs = std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
-            .and_then(|t| decode::<Case>(&t).map_err(|e| e.to_string()))
-        {
-            Ok(case) if case.output.is_none() => {
-                cases.push((name, None, "case has no expected output".into()))
+            .and_then(|t| decode_documents(&t).map_err(|e| e.to_string()));
+        match docs {
+            Err(e) => cases.push((name, Err(e))),
+            Ok((docs, many)) => {
+                for (i, doc) in docs.into_iter().enumerate() {
+                    let label = if many {
+                        format!("{name}[{i}]")
+                    } else {
+                        name.clone()
+                    };
+                    match doc.into_parts() {
+                        (_, None) => cases.push((label, Err("case has no expected output".into()))),
+                        (input, Some(want)) => {
+                            inputs.push(input);
+                            cases.push((label, Ok(want)));
+                        }
+                    }
+                }
             }
-            Ok(case) => cases.push((name, Some(case), String::new())),
-            Err(e) => cases.push((name, None, e)),
         }
     }
     let backend = backend::open_with(args.backend, args.cpu_fallback)?;
-    let inputs: Vec<_> = cases
-        .iter()
-        .filter_map(|(_, c, _)| c.as_ref().map(|c| c.input.clone()))
-        .collect();
-    let mut results = backend.run_batch(&inputs)?.into_iter();
+    let mut results = backend.run_any(inputs)?.into_iter();
 
     let (mut pass, mut fail) = (0, 0);
-    for (name, case, err) in &cases {
+    for (name, case) in &cases {
         let verdict = match case {
-            None => Err(err.clone()),
-            Some(case) => match results.next() {
-                Some(Ok(got)) => match case
-                    .output
-                    .as_ref()
-                    .and_then(|want| want.first_difference(&got))
-                {
+            Err(err) => Err(err.clone()),
+            Ok(want) => match results.next() {
+                Some(Ok(got)) => match want.first_difference(&got) {
                     None => Ok(()),
                     Some(m) => Err(m.to_string()),
                 },

@@ -6,6 +6,7 @@ pub mod bonds_dense;
 pub mod consensus;
 pub mod dense;
 pub mod emission;
+pub mod mechanisms;
 pub mod sort_network;
 pub mod sparse;
 pub mod stake;

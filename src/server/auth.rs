@@ -61,6 +61,7 @@ fn method_of(path: &str) -> &'static str {
     match path.rsplit('/').next() {
         Some("RunEpochs") => "RunEpochs",
         Some("StreamEpochs") => "StreamEpochs",
+        Some("RunSubnetEpochs") => "RunSubnetEpochs",
         Some("GetBackends") => "GetBackends",
         _ => "unknown",
     }

@@ -69,6 +69,8 @@ macro_rules! wire_repeated {
 
 wire_repeated!(pb::RunEpochsRequest, epochs, pb::EpochInput);
 wire_repeated!(pb::RunEpochsResponse, results, pb::EpochResult);
+wire_repeated!(pb::RunSubnetEpochsRequest, subnets, pb::SubnetInput);
+wire_repeated!(pb::RunSubnetEpochsResponse, results, pb::SubnetResult);
 
 /// Decodes a message made of field-1 submessages, in parallel when it is large.
 /// `whole` decodes the message with prost.

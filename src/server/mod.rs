@@ -27,6 +27,8 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::backend::{Backend, EpochResult};
+use crate::epoch::mechanisms;
+use crate::model::subnet::{AnyInput, AnyOutput};
 use batcher::{BatchConfig, BatchError, Batcher};
 use metrics::Metrics;
 use proto::MatrixForm;
@@ -227,6 +229,73 @@ impl YumaService {
             .map_err(|e| Status::invalid_argument(format!("{at}: {e}")))
     }
 
+    async fn run_subnet_epochs_inner(
+        &self,
+        request: Request<pb::RunSubnetEpochsRequest>,
+    ) -> Result<pb::RunSubnetEpochsResponse, Status> {
+        let deadline = deadline_of(request.metadata());
+        let subnets = request.into_inner().subnets;
+        // Every mechanism is one epoch of the batch, so the limit counts mechanisms.
+        let epochs: usize = subnets.iter().map(|s| s.mechanisms.len()).sum();
+        let limit = self.limits.max_epochs_per_request;
+        if epochs > limit {
+            return Err(Status::invalid_argument(format!(
+                "field `subnets` holds {epochs} mechanism epochs, above the limit --max-epochs-per-request = {limit}"
+            )));
+        }
+        let forms: Vec<MatrixForm> = subnets.iter().map(proto::subnet::form_of).collect();
+        let inline = subnets
+            .iter()
+            .map(proto::subnet::subnet_size)
+            .sum::<usize>()
+            < INLINE_VALUES;
+        let max_n = self.limits.max_n;
+        let inputs = run_sized(inline, move |_| {
+            subnets
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    proto::subnet::subnet_from_proto(s, max_n)
+                        .map(AnyInput::Subnet)
+                        .map_err(|e| Status::invalid_argument(format!("subnets[{i}]: {e}")))
+                })
+                .collect::<Result<Vec<_>, Status>>()
+        })
+        .await??;
+        // Split on the host, every mechanism's epoch through the shared batcher, fold back.
+        let (epochs, plan) = mechanisms::expand(inputs);
+        let results = self
+            .batcher
+            .run(epochs, deadline)
+            .await
+            .map_err(batch_status)?;
+        let errors = results.iter().filter(|r| r.is_err()).count();
+        self.metrics.observe_epochs(results.len(), errors);
+        let results = plan
+            .assemble(results)
+            .into_iter()
+            .zip(forms)
+            .enumerate()
+            .map(|(i, (r, form))| {
+                let result = match r {
+                    Ok(AnyOutput::Subnet(out)) => pb::subnet_result::Result::Output(
+                        proto::subnet::subnet_output_to_proto(out, form),
+                    ),
+                    Ok(AnyOutput::Epoch(_)) => unreachable!("a subnet input gives a subnet output"),
+                    Err(e) => pb::subnet_result::Result::Error(pb::EpochError {
+                        code: Code::InvalidArgument as i32,
+                        message: e.to_string(),
+                    }),
+                };
+                pb::SubnetResult {
+                    id: i as u64,
+                    result: Some(result),
+                }
+            })
+            .collect();
+        Ok(pb::RunSubnetEpochsResponse { results })
+    }
+
     async fn run_epochs_inner(
         &self,
         request: Request<pb::RunEpochsRequest>,
@@ -301,6 +370,19 @@ impl pb::yuma_server::Yuma for Arc<YumaService> {
         call.finish(outcome.as_ref().err().map_or(Code::Ok, Status::code));
         if let Err(status) = &outcome {
             tracing::debug!(code = ?status.code(), message = status.message(), "RunEpochs refused");
+        }
+        outcome.map(Response::new)
+    }
+
+    async fn run_subnet_epochs(
+        &self,
+        request: Request<pb::RunSubnetEpochsRequest>,
+    ) -> Result<Response<pb::RunSubnetEpochsResponse>, Status> {
+        let call = CallRecord::new(&self.metrics, "RunSubnetEpochs");
+        let outcome = self.run_subnet_epochs_inner(request).await;
+        call.finish(outcome.as_ref().err().map_or(Code::Ok, Status::code));
+        if let Err(status) = &outcome {
+            tracing::debug!(code = ?status.code(), message = status.message(), "RunSubnetEpochs refused");
         }
         outcome.map(Response::new)
     }

@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+pub mod subnet;
+
 use super::pb;
 use crate::model::{EpochInput, EpochOutput, InputError, SparseMatrix};
 
@@ -370,23 +372,28 @@ fn commit_to_proto(commit: &[Option<u64>]) -> (Vec<u64>, Vec<u8>) {
     (commit.iter().map(|c| c.unwrap_or(0)).collect(), present)
 }
 
-/// Converts and validates one protobuf epoch; `max_n` is the server's limit on n.
-pub fn input_from_proto(p: pb::EpochInput, max_n: u32) -> Result<EpochInput, ProtoError> {
-    if p.n > u16::MAX.into() {
+/// `n` as a uid count, refused above u16 uids or the server's `max_n`.
+fn check_n(n: u32, max_n: u32) -> Result<usize, ProtoError> {
+    if n > u16::MAX.into() {
         return Err(ProtoError::TooManyUids {
-            n: p.n,
+            n,
             limit: u16::MAX.into(),
             which: "uids are u16",
         });
     }
-    if p.n > max_n {
+    if n > max_n {
         return Err(ProtoError::TooManyUids {
-            n: p.n,
+            n,
             limit: max_n,
             which: "the server's --max-n",
         });
     }
-    let n = p.n as usize;
+    Ok(n as usize)
+}
+
+/// Converts and validates one protobuf epoch; `max_n` is the server's limit on n.
+pub fn input_from_proto(p: pb::EpochInput, max_n: u32) -> Result<EpochInput, ProtoError> {
+    let n = check_n(p.n, max_n)?;
     let steepness = i16::try_from(p.alpha_sigmoid_steepness).map_err(|_| ProtoError::Range {
         field: "alpha_sigmoid_steepness",
         uid: None,
