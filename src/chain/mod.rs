@@ -4,6 +4,7 @@
 //! `rpc` is the transport, `storage` the items and their keys, `snapshot` turns storage at
 //! a block into an epoch input and the stored outputs.
 
+pub mod check;
 pub mod error;
 pub mod rpc;
 pub mod snapshot;
