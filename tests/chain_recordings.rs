@@ -136,7 +136,7 @@ async fn check_storage_facts(rec: &Value, node: &Node) -> usize {
             .map_or(head.clone(), str::to_string);
         let raw = if f["via"] == "state_queryStorageAt" {
             let mut v = node
-                .storage_many(&[key.clone()], &hash)
+                .storage_many(std::slice::from_ref(&key), &hash)
                 .await
                 .expect("reads");
             v.pop().expect("one value")

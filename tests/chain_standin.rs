@@ -226,6 +226,7 @@ async fn fetch_returns_every_case_input_and_check_passes_and_catches_one_unit() 
     eprintln!(
         "{held} cases held by the stand-in, {caught} one-unit changes caught; not holdable: {skipped:?}"
     );
+    eprintln!("emission inferred for {inferred} subnets of n <= 64; missed: {not_inferred:?}");
     assert!(held >= 20 && caught >= 20);
 }
 
