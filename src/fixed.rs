@@ -638,6 +638,35 @@ impl U96F32 {
             None => Self(0),
         }
     }
+
+    /// `saturating_add`.
+    pub const fn saturating_add(self, rhs: Self) -> Self {
+        Self(self.0.saturating_add(rhs.0))
+    }
+
+    /// `saturating_sub`: 0 below zero.
+    pub const fn saturating_sub(self, rhs: Self) -> Self {
+        Self(self.0.saturating_sub(rhs.0))
+    }
+
+    /// `saturating_mul`: the 256-bit product shifted down 32 bits (truncated), saturating.
+    pub const fn saturating_mul(self, rhs: Self) -> Self {
+        let (hi, lo) = mul_u128_wide(self.0, rhs.0);
+        if hi >> 32 != 0 {
+            return Self(u128::MAX);
+        }
+        Self((hi << 96) | (lo >> 32))
+    }
+
+    /// `saturating_to_num::<u64>()`: the integer part, saturating.
+    pub const fn saturating_to_u64(self) -> u64 {
+        let i = self.0 >> 32;
+        if i > u64::MAX as u128 {
+            u64::MAX
+        } else {
+            i as u64
+        }
+    }
 }
 
 const fn clamp_i128_to_i64(x: i128) -> i64 {

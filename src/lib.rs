@@ -5,6 +5,8 @@
 //! [`example`] (a built-in realistic subnet).
 
 pub mod backend;
+#[cfg(feature = "chain")]
+pub mod chain;
 pub mod epoch;
 pub mod example;
 pub mod fixed;

@@ -81,14 +81,69 @@ impl SparseMatrix {
 
 impl Serialize for SparseMatrix {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_rows().serialize(s)
+        use serde::ser::SerializeSeq;
+        // Rows are written straight from the CSR arrays: no nested vectors on the way out.
+        struct Row<'a>(&'a [u16], &'a [u16]);
+        impl Serialize for Row<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                for pair in self.0.iter().zip(self.1) {
+                    seq.serialize_element(&pair)?;
+                }
+                seq.end()
+            }
+        }
+        let mut seq = s.serialize_seq(Some(self.rows()))?;
+        for i in 0..self.rows() {
+            let (c, v) = self.row(i);
+            seq.serialize_element(&Row(c, v))?;
+        }
+        seq.end()
     }
 }
 
 impl<'de> Deserialize<'de> for SparseMatrix {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let rows: Vec<Vec<(u16, u16)>> = Vec::deserialize(d)?;
-        Ok(Self::from_rows(&rows))
+        use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+        // Rows are read straight into the CSR arrays: no vector per row on the way in.
+        struct Rows;
+        struct RowInto<'a>(&'a mut SparseMatrix);
+        impl<'de> Visitor<'de> for Rows {
+            type Value = SparseMatrix;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of rows of [uid, value] pairs")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SparseMatrix, A::Error> {
+                let mut m = SparseMatrix::empty(0);
+                while seq.next_element_seed(RowInto(&mut m))?.is_some() {
+                    if m.cols.len() > u32::MAX as usize {
+                        return Err(serde::de::Error::custom("more than 2^32 entries"));
+                    }
+                    m.offsets.push(m.cols.len() as u32);
+                }
+                Ok(m)
+            }
+        }
+        impl<'de> DeserializeSeed<'de> for RowInto<'_> {
+            type Value = ();
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_seq(self)
+            }
+        }
+        impl<'de> Visitor<'de> for RowInto<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a row of [uid, value] pairs")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                while let Some((c, v)) = seq.next_element::<(u16, u16)>()? {
+                    self.0.cols.push(c);
+                    self.0.vals.push(v);
+                }
+                Ok(())
+            }
+        }
+        d.deserialize_seq(Rows)
     }
 }
 
@@ -390,34 +445,52 @@ pub fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, InputError>
 
 /// u64 written as a decimal string, read from a string or a number.
 mod u64_str {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use serde::de::{Error, Visitor};
+    use serde::{Deserializer, Serializer};
 
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    pub(super) enum NumOrStr {
-        Num(u64),
-        Str(String),
-    }
+    /// Accepts a JSON number or a string of decimal digits, without buffering either.
+    pub(super) struct U64Visitor;
 
-    impl NumOrStr {
-        pub(super) fn into_u64<E: Error>(self) -> Result<u64, E> {
-            match self {
-                NumOrStr::Num(v) => Ok(v),
-                NumOrStr::Str(s) => s
-                    .parse()
-                    .map_err(|_| E::custom(format!("`{s}` is not a u64 in decimal digits"))),
+    impl Visitor<'_> for U64Visitor {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a u64 as a number or a decimal string")
+        }
+
+        fn visit_u64<E: Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+
+        fn visit_i64<E: Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom(format!("{v} is negative, expected a u64")))
+        }
+
+        fn visit_f64<E: Error>(self, v: f64) -> Result<u64, E> {
+            Err(E::custom(format!("{v} is not an integer, expected a u64")))
+        }
+
+        fn visit_str<E: Error>(self, s: &str) -> Result<u64, E> {
+            // Digits only: `u64::from_str` would also take a leading `+`.
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(E::custom(format!("`{s}` is not a u64 in decimal digits")));
             }
+            s.parse()
+                .map_err(|_| E::custom(format!("`{s}` is not a u64 in decimal digits")))
         }
     }
 
+    /// Writes `v` as a JSON string through a stack buffer (no allocation).
+    pub(super) fn write<S: Serializer>(v: u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(itoa::Buffer::new().format(v))
+    }
+
     pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(v)
+        write(*v, s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        NumOrStr::deserialize(d)
-            .map_err(|_| D::Error::custom("expected a u64 as a number or a decimal string"))?
-            .into_u64()
+        d.deserialize_any(U64Visitor)
     }
 }
 
@@ -437,30 +510,59 @@ mod opt_u64_vec {
     }
 }
 
-/// `Vec<u64>` as decimal strings.
+/// `Vec<u64>` written as decimal strings, read from numbers or strings element by element.
 mod u64_vec {
-    use super::u64_str::NumOrStr;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error, ser::SerializeSeq};
+    use super::u64_str::{U64Visitor, write};
+    use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+    use serde::ser::SerializeSeq;
+    use serde::{Deserializer, Serialize, Serializer};
+
+    struct Str(u64);
+
+    impl Serialize for Str {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            write(self.0, s)
+        }
+    }
 
     pub fn serialize<S: Serializer>(v: &[u64], s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(v.len()))?;
-        for x in v {
-            seq.serialize_element(&x.to_string())?;
+        for &x in v {
+            seq.serialize_element(&Str(x))?;
         }
         seq.end()
     }
 
+    struct Element;
+
+    impl<'de> DeserializeSeed<'de> for Element {
+        type Value = u64;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+            d.deserialize_any(U64Visitor)
+        }
+    }
+
+    struct Elements;
+
+    impl<'de> Visitor<'de> for Elements {
+        type Value = Vec<u64>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of u64 (numbers or decimal strings)")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u64>, A::Error> {
+            // The element index is in the error's path (serde_path_to_error).
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(v) = seq.next_element_seed(Element)? {
+                out.push(v);
+            }
+            Ok(out)
+        }
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
-        let raw: Vec<serde_json::Value> = Vec::deserialize(d)?;
-        raw.into_iter()
-            .enumerate()
-            .map(|(i, v)| {
-                NumOrStr::deserialize(v)
-                    .map_err(|_| D::Error::custom(format!("element {i}: expected a u64")))?
-                    .into_u64()
-                    .map_err(|e: D::Error| D::Error::custom(format!("element {i}: {e}")))
-            })
-            .collect()
+        d.deserialize_seq(Elements)
     }
 }
 

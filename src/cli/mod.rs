@@ -2,6 +2,10 @@
 
 mod backends;
 mod bench;
+#[cfg(feature = "chain")]
+mod check;
+#[cfg(feature = "chain")]
+mod fetch;
 #[cfg(feature = "server")]
 mod loadtest;
 mod run;
@@ -34,6 +38,12 @@ enum Command {
     Bench(bench::Args),
     /// List the backends and devices available here.
     Backends(backends::Args),
+    /// Read the inputs of the epoch that ran in a block from a node (format 2 case).
+    #[cfg(feature = "chain")]
+    Fetch(fetch::Args),
+    /// Recompute the epoch of a block and compare it with what the chain stored.
+    #[cfg(feature = "chain")]
+    Check(check::Args),
     /// Run the gRPC daemon (cross-request batching).
     #[cfg(feature = "server")]
     Serve(serve::Args),
@@ -57,6 +67,10 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Verify(a) => verify::main(a),
         Command::Bench(a) => bench::main(a),
         Command::Backends(a) => backends::main(a),
+        #[cfg(feature = "chain")]
+        Command::Fetch(a) => fetch::main(a),
+        #[cfg(feature = "chain")]
+        Command::Check(a) => check::main(a),
         #[cfg(feature = "server")]
         Command::Serve(a) => serve::main(a).map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "server")]
