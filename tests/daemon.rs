@@ -909,8 +909,11 @@ async fn queue_bytes_and_calls_per_connection_are_bounded() {
     cfg.batch.queue_bytes = 2 * each;
     let daemon = start(cfg, Arc::new(GateBackend(gate.clone()))).await;
 
-    // Four calls on one connection allowed two at a time: two reach the server.
-    let shared = daemon.client().await;
+    // Four calls on one connection allowed two at a time: two reach the server. One call
+    // first, so the client holds the server's SETTINGS (its stream limit) before the four
+    // start; otherwise a stream opened before they arrive is refused (REFUSED_STREAM).
+    let mut shared = daemon.client().await;
+    shared.get_backends(pb::GetBackendsRequest {}).await.unwrap();
     let mut set = JoinSet::new();
     for _ in 0..4 {
         let (mut client, input) = (shared.clone(), input.clone());
