@@ -913,7 +913,10 @@ async fn queue_bytes_and_calls_per_connection_are_bounded() {
     // first, so the client holds the server's SETTINGS (its stream limit) before the four
     // start; otherwise a stream opened before they arrive is refused (REFUSED_STREAM).
     let mut shared = daemon.client().await;
-    shared.get_backends(pb::GetBackendsRequest {}).await.unwrap();
+    shared
+        .get_backends(pb::GetBackendsRequest {})
+        .await
+        .unwrap();
     let mut set = JoinSet::new();
     for _ in 0..4 {
         let (mut client, input) = (shared.clone(), input.clone());

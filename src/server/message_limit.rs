@@ -24,7 +24,7 @@ use tonic::server::NamedService;
 use tonic::{Code, Status};
 
 /// Messages at most this large may use the whole budget; larger ones leave
-/// [`Budget::reserve`] free, so small calls are still answered while large ones saturate it.
+/// `Budget::reserve` free, so small calls are still answered while large ones saturate it.
 pub const SMALL_MESSAGE: usize = 1 << 20;
 
 /// Request bytes all calls may hold at once.
