@@ -8,11 +8,11 @@ use yuma::epoch::mechanisms::run_any;
 use yuma::model::subnet::{AnyCase, AnyInput, AnyOutput, SubnetCase, decode_case};
 use yuma::model::{Case, EpochInput, EpochOutput, InputError, case_files, decode};
 
-/// The case directories to read.
-pub fn case_dirs() -> Vec<PathBuf> {
+/// `tests/conformance/<kind>` and, when it exists, `../shared/conformance/<kind>`.
+fn repo_and_shared(kind: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("tests/conformance/cases")];
-    let shared = root.join("../shared/conformance/cases");
+    let mut dirs = vec![root.join("tests/conformance").join(kind)];
+    let shared = root.join("../shared/conformance").join(kind);
     if shared.is_dir() {
         dirs.push(shared);
     } else {
@@ -22,6 +22,11 @@ pub fn case_dirs() -> Vec<PathBuf> {
         );
     }
     dirs
+}
+
+/// The case directories to read.
+pub fn case_dirs() -> Vec<PathBuf> {
+    repo_and_shared("cases")
 }
 
 /// The era directories (`eras/<spec>/`) of the repository copy and of ../shared when it
@@ -83,18 +88,7 @@ fn read_cases(dirs: Vec<PathBuf>) -> Vec<(String, Case)> {
 /// The format 2 (subnet) case directories: the repository copy, plus
 /// `../shared/conformance/mechanisms` when it exists.
 pub fn subnet_case_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("tests/conformance/mechanisms")];
-    let shared = root.join("../shared/conformance/mechanisms");
-    if shared.is_dir() {
-        dirs.push(shared);
-    } else {
-        eprintln!(
-            "note: {} not found; checking the repository copy only",
-            shared.display()
-        );
-    }
-    dirs
+    repo_and_shared("mechanisms")
 }
 
 /// Every format 2 case as (file path, case); panics naming the file on unreadable JSON or
