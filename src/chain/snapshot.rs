@@ -316,9 +316,14 @@ pub async fn read_inputs(
     for &i in &i_keys {
         hotkeys.push(r2.opt(&st::KEYS, i)?);
     }
+    // get_block_at_registration reads 0 for a uid without a Keys entry.
     let block_at_registration = i_reg
         .iter()
-        .map(|&i| r2.get(&st::BLOCK_AT_REGISTRATION, i, 0u64))
+        .zip(&hotkeys)
+        .map(|(&i, hk)| match hk {
+            Some(_) => r2.get(&st::BLOCK_AT_REGISTRATION, i, 0u64),
+            None => Ok(0),
+        })
         .collect::<Result<Vec<_>>>()?;
     let owner_uid: Option<u16> = match i_owner_uid {
         Some(i) => r2.opt(&st::UIDS, i)?,
