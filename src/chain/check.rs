@@ -64,7 +64,7 @@ fn first<T: PartialEq + std::fmt::Debug>(
     }
 }
 
-/// The first difference of every stored item (empty: a full match).
+/// The first difference of every item the era stored (empty: a full match).
 pub fn compare(stored: &StoredOutputs, computed: &SubnetOutput) -> Vec<Difference> {
     let t = &computed.subnet;
     let mut out = Vec::new();
@@ -86,13 +86,20 @@ pub fn compare(stored: &StoredOutputs, computed: &SubnetOutput) -> Vec<Differenc
         &t.new_validator_permit,
         &mut out,
     );
-    first(
-        "StakeWeight",
-        None,
-        &stored.stake_weight,
-        &t.stake_weight,
-        &mut out,
-    );
+    // Items the era did not store are not compared.
+    if let Some(sw) = &stored.stake_weight {
+        first("StakeWeight", None, sw, &t.stake_weight, &mut out);
+    }
+    let era_terms = [
+        ("Rank", &stored.rank, &t.rank),
+        ("Trust", &stored.trust, &t.trust),
+        ("PruningScores", &stored.pruning_scores, &t.pruning_score),
+    ];
+    for (item, stored, computed) in era_terms {
+        if let Some(s) = stored {
+            first(item, None, s, computed.as_deref().unwrap_or(&[]), &mut out);
+        }
+    }
     if stored.incentive.len() != computed.mechanisms.len() {
         out.push(Difference {
             item: "MechanismCountCurrent",

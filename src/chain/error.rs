@@ -76,6 +76,16 @@ pub enum ChainError {
         /// What disagrees.
         detail: String,
     },
+    /// A stored value that the epoch input cannot hold.
+    #[error("storage {item} at block {block} holds {detail}")]
+    Unrepresentable {
+        /// Block number.
+        block: u64,
+        /// Storage item.
+        item: &'static str,
+        /// The value and why the input cannot hold it.
+        detail: String,
+    },
     /// The runtime ran rules this crate does not implement.
     #[error(
         "block {block} ran runtime specVersion {spec}, whose epoch rules yuma does not implement (supported: {supported})"

@@ -1,5 +1,5 @@
 //! Storage at a block → the inputs of the epoch that ran in it, and what the chain stored
-//! after it.
+//! after it, in the storage layout of the runtime that ran it ([`Layout`]).
 //!
 //! The epoch of block B runs in B's `on_initialize`, so its inputs are the post-state of
 //! block B−1 with `current_block = B`, plus what B's `on_initialize` changes before the
@@ -12,28 +12,23 @@ use futures_util::future::try_join;
 
 use super::error::{ChainError, Result};
 use super::rpc::{BlockHash, Node};
-use super::storage::{self as st, AccountId, Item, storage_index, u16_key};
+use super::storage::{self as st, AccountId, Item, Layout, storage_index, u16_key};
 use crate::fixed::U96F32;
 use crate::model::SparseMatrix;
 use crate::model::subnet::{MechanismInput, SubnetInput};
-
-/// Runtime spec versions whose epoch rules this crate implements.
-pub const SUPPORTED_SPECS: std::ops::RangeInclusive<u32> = 423..=425;
-
-/// Text of [`SUPPORTED_SPECS`] for errors.
-const SUPPORTED_TEXT: &str = "423 to 425";
 
 /// The inputs of one subnet epoch, read from a node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubnetState {
     /// Netuid.
     pub netuid: u16,
-    /// Runtime specVersion whose rules ran.
+    /// Runtime specVersion whose rules ran (at B − 1, the code B ran).
     pub spec_version: u32,
-    /// The format 2 input, with `emission` 0 until it is inferred or given.
+    /// The format 2 input, with `emission` 0 until it is inferred or given; `spec_version`
+    /// is set before today's era (423).
     pub input: SubnetInput,
-    /// Pending alpha (server + validator + root) at the read block: the next epoch's
-    /// emission so far.
+    /// Pending alpha at the read block (server + validator + root from spec 365, pending
+    /// emission + alpha swapped before): the next epoch's emission so far.
     pub pending_emission: u64,
 }
 
@@ -52,8 +47,14 @@ pub struct StoredOutputs {
     pub validator_trust: Vec<u16>,
     /// `ValidatorPermit` (the new permits).
     pub validator_permit: Vec<bool>,
-    /// `StakeWeight`.
-    pub stake_weight: Vec<u16>,
+    /// `StakeWeight`; `None` for specs 320-322, which did not store it.
+    pub stake_weight: Option<Vec<u16>>,
+    /// `Rank`; stored before spec 365 only.
+    pub rank: Option<Vec<u16>>,
+    /// `Trust`; stored before spec 365 only.
+    pub trust: Option<Vec<u16>>,
+    /// `PruningScores`; stored before spec 365 only.
+    pub pruning_scores: Option<Vec<u16>>,
     /// `Incentive` per mechanism.
     pub incentive: Vec<Vec<u16>>,
     /// `Bonds` rows per mechanism.
@@ -161,14 +162,16 @@ pub async fn read_inputs(
     };
     let state_block = current_block - 1;
 
-    // Round 1: the rules and every per-subnet value.
+    // Round 1: the runtime, and every per-subnet value any supported layout reads (the
+    // spec arrives with them, so the items of other layouts are read and left unused).
     let spec_fut = node.spec_version(state_hash);
     let nk = |item: &Item| netuid_key(item, netuid);
     let mut b = Batch::default();
     let i_added = b.add(nk(&st::NETWORKS_ADDED));
     let i_n = b.add(nk(&st::SUBNETWORK_N));
     let i_tempo = b.add(nk(&st::TEMPO));
-    let i_cutoff = b.add(nk(&st::ACTIVITY_CUTOFF_FACTOR_MILLI));
+    let i_factor = b.add(nk(&st::ACTIVITY_CUTOFF_FACTOR_MILLI));
+    let i_cutoff = b.add(nk(&st::ACTIVITY_CUTOFF));
     let i_lms = b.add(nk(&st::LAST_MECHANISM_STEP_BLOCK));
     let i_epoch = b.add(nk(&st::SUBNET_EPOCH_INDEX));
     let i_reveal = b.add(nk(&st::REVEAL_PERIOD_EPOCHS));
@@ -187,9 +190,14 @@ pub async fn read_inputs(
     let i_split = b.add(nk(&st::MECHANISM_EMISSION_SPLIT));
     let i_owner = b.add(nk(&st::SUBNET_OWNER_HOTKEY));
     let i_permit = b.add(nk(&st::VALIDATOR_PERMIT));
-    let i_ps = b.add(nk(&st::PENDING_SERVER_EMISSION));
-    let i_pv = b.add(nk(&st::PENDING_VALIDATOR_EMISSION));
-    let i_pr = b.add(nk(&st::PENDING_ROOT_ALPHA_DIVS));
+    let pending_items = [
+        st::PENDING_SERVER_EMISSION,
+        st::PENDING_VALIDATOR_EMISSION,
+        st::PENDING_ROOT_ALPHA_DIVS,
+        st::PENDING_EMISSION,
+        st::PENDING_ALPHA_SWAPPED,
+    ];
+    let i_pending: Vec<usize> = pending_items.iter().map(|it| b.add(nk(it))).collect();
     let mut ob = Batch::default();
     let o_epoch = ob.add(nk(&st::SUBNET_EPOCH_INDEX));
     let (spec, r, o) =
@@ -200,13 +208,11 @@ pub async fn read_inputs(
             }
         })
         .await?;
-    if !SUPPORTED_SPECS.contains(&spec) {
-        return Err(ChainError::UnsupportedSpec {
-            block: current_block,
-            spec,
-            supported: SUPPORTED_TEXT,
-        });
-    }
+    let layout = Layout::of_spec(spec).ok_or(ChainError::UnsupportedSpec {
+        block: current_block,
+        spec,
+        supported: Layout::SUPPORTED,
+    })?;
     if !r.get(&st::NETWORKS_ADDED, i_added, false)? {
         return Err(ChainError::NoSubnet {
             netuid,
@@ -214,18 +220,31 @@ pub async fn read_inputs(
         });
     }
     let n: u16 = r.get(&st::SUBNETWORK_N, i_n, 0)?;
-    let tempo: u16 = r.get(&st::TEMPO, i_tempo, 360)?;
-    let cutoff_milli: u32 = r.get(&st::ACTIVITY_CUTOFF_FACTOR_MILLI, i_cutoff, 13_889)?;
+    let tempo: u16 = r.get(&st::TEMPO, i_tempo, layout.default_tempo())?;
+    let activity_cutoff = if layout.today() {
+        let factor: u32 = r.get(&st::ACTIVITY_CUTOFF_FACTOR_MILLI, i_factor, 13_889)?;
+        activity_cutoff(factor, tempo)
+    } else {
+        r.get::<u16>(&st::ACTIVITY_CUTOFF, i_cutoff, 5000)? as u64
+    };
     let last_step: u64 = r.get(&st::LAST_MECHANISM_STEP_BLOCK, i_lms, 0)?;
-    // drain_pending advances the epoch index before the epoch runs: read it at B.
-    let epoch_index: u64 = match &o {
-        Some(o) => o.get(&st::SUBNET_EPOCH_INDEX, o_epoch, 0)?,
-        None => r
-            .get(&st::SUBNET_EPOCH_INDEX, i_epoch, 0u64)?
-            .saturating_add(1),
+    let epoch_index: u64 = if !layout.today() {
+        st::block_epoch(netuid, tempo, current_block)
+    } else {
+        // drain_pending advances the epoch index before the epoch runs: read it at B.
+        match &o {
+            Some(o) => o.get(&st::SUBNET_EPOCH_INDEX, o_epoch, 0)?,
+            None => r
+                .get(&st::SUBNET_EPOCH_INDEX, i_epoch, 0u64)?
+                .saturating_add(1),
+        }
     };
     let reveal_period: u64 = r.get(&st::REVEAL_PERIOD_EPOCHS, i_reveal, 1)?;
-    let mechanism_count: u8 = r.get(&st::MECHANISM_COUNT_CURRENT, i_mechs, 1)?;
+    let mechanism_count: u8 = if layout.mechanisms() {
+        r.get(&st::MECHANISM_COUNT_CURRENT, i_mechs, 1)?
+    } else {
+        1
+    };
     if mechanism_count == 0 || mechanism_count > 16 {
         return Err(ChainError::Contradiction {
             block: state_block,
@@ -233,18 +252,47 @@ pub async fn read_inputs(
             detail: format!("{mechanism_count} mechanisms, expected 1 to 16"),
         });
     }
-    let owner_hotkey: Option<AccountId> = r.opt(&st::SUBNET_OWNER_HOTKEY, i_owner)?;
+    let owner_hotkey: Option<AccountId> = if layout.reads_owner() {
+        r.opt(&st::SUBNET_OWNER_HOTKEY, i_owner)?
+    } else {
+        None
+    };
     let validator_permit: Vec<bool> = r.get(&st::VALIDATOR_PERMIT, i_permit, Vec::new())?;
-    let commit_reveal: bool = r.get(&st::COMMIT_REVEAL_WEIGHTS_ENABLED, i_cr, true)?;
+    // Read in every era: a reveal stamps LastUpdate only with commit-reveal off.
+    let commit_reveal: bool = r.get(
+        &st::COMMIT_REVEAL_WEIGHTS_ENABLED,
+        i_cr,
+        layout.default_commit_reveal(),
+    )?;
     let (alpha_low, alpha_high): (u16, u16) =
         r.get(&st::ALPHA_VALUES, i_alpha, (45_875, 58_982))?;
-    let pending = [
-        r.get(&st::PENDING_SERVER_EMISSION, i_ps, 0u64)?,
-        r.get(&st::PENDING_VALIDATOR_EMISSION, i_pv, 0u64)?,
-        r.get(&st::PENDING_ROOT_ALPHA_DIVS, i_pr, 0u64)?,
-    ]
-    .iter()
-    .fold(0u64, |a, &x| a.saturating_add(x));
+    let (yuma3, stake_threshold, steepness) = if layout.reads_yuma3() {
+        let steepness: i16 = r.get(&st::ALPHA_SIGMOID_STEEPNESS, i_steep, 1000)?;
+        // The same two bytes: a negative i16 is a u16 above 32767, which no i16 holds.
+        if layout.steepness_u16() && steepness < 0 {
+            return Err(ChainError::Unrepresentable {
+                block: state_block,
+                item: st::ALPHA_SIGMOID_STEEPNESS.name,
+                detail: format!(
+                    "the u16 {} (spec {spec}), above the input's i16 range",
+                    steepness as u16
+                ),
+            });
+        }
+        (
+            r.get(&st::YUMA3_ON, i_y3, false)?,
+            r.get(&st::STAKE_THRESHOLD, i_threshold, 0)?,
+            steepness,
+        )
+    } else {
+        (false, 0, 1000)
+    };
+    let mut pending = 0u64;
+    for (item, &i) in pending_items.iter().zip(&i_pending) {
+        if layout.pending().contains(item) {
+            pending = pending.saturating_add(r.get(item, i, 0u64)?);
+        }
+    }
     let contradiction = |item: &Item, what: &str, got: usize| ChainError::Contradiction {
         block: state_block,
         item: item.name,
@@ -291,10 +339,8 @@ pub async fn read_inputs(
         );
     }
     // Timelocked commits: the keys under each mechanism, at B−1 and (overlay) at B.
-    let tl_prefixes: Vec<Vec<u8>> = idx
-        .iter()
-        .map(|&ix| st::TIMELOCKED_WEIGHT_COMMITS.key(&[&u16_key(ix)]))
-        .collect();
+    let tl_item = layout.timelocked();
+    let tl_prefixes: Vec<Vec<u8>> = idx.iter().map(|&ix| tl_item.key(&[&u16_key(ix)])).collect();
     let tl_hash = overlay_hash.unwrap_or(state_hash);
     let tl_keys_fut =
         futures_util::future::try_join_all(tl_prefixes.iter().map(|p| node.keys(p, tl_hash)));
@@ -380,7 +426,10 @@ pub async fn read_inputs(
         .map(|&ix| {
             hotkeys
                 .iter()
-                .map(|hk| hk.map(|hk| b.add(st::WEIGHT_COMMITS.key(&[&u16_key(ix), &hk]))))
+                .map(|hk| {
+                    hk.filter(|_| layout.commit_mask())
+                        .map(|hk| b.add(st::WEIGHT_COMMITS.key(&[&u16_key(ix), &hk])))
+                })
                 .collect()
         })
         .collect();
@@ -402,53 +451,65 @@ pub async fn read_inputs(
     )
     .await?;
 
-    // Commit blocks (`epoch_mechanism`): the first unexpired WeightCommits entry per hotkey,
-    // then every unexpired TimelockedWeightCommits entry; the earliest wins.
+    // Commit blocks (from 297, the epoch's commit-reveal mask): the first unexpired
+    // WeightCommits entry per hotkey, then every unexpired timelocked entry; the earliest
+    // wins. From 423 commits expire by the epoch they were made in, before by the epoch of
+    // their block.
     let expired = |commit_epoch: u64| epoch_index > commit_epoch.saturating_add(reveal_period);
+    let block_expired = |block: u64| expired(st::block_epoch(netuid, tempo, block));
     type Commit = ([u8; 32], u64, u64, u64);
-    type Timelocked = (AccountId, u64, Vec<u8>, u64);
     for (k, mech) in mechanisms.iter_mut().enumerate() {
+        let mut earliest = |u: usize, block: u64| {
+            let cell = &mut mech.commit_block[u];
+            *cell = Some(cell.map_or(block, |c| c.min(block)));
+        };
         for (u, slot) in i_commits[k].iter().enumerate() {
             let Some(i) = *slot else { continue };
             let queue: Vec<Commit> = r3.get(&st::WEIGHT_COMMITS, i, Vec::new())?;
-            if let Some(&(_, _, block, _)) = queue.iter().find(|c| !expired(c.1)) {
-                let cell = &mut mech.commit_block[u];
-                *cell = Some(cell.map_or(block, |c| c.min(block)));
+            // (hash, commit_epoch, commit_block, _) from 423; (hash, commit_block, ..) before.
+            let first = if layout.today() {
+                queue.iter().find(|c| !expired(c.1)).map(|c| c.2)
+            } else {
+                queue.iter().find(|c| !block_expired(c.1)).map(|c| c.1)
+            };
+            if let Some(block) = first {
+                earliest(u, block);
             }
         }
+        if !layout.commit_mask() {
+            continue;
+        }
         for &i in &tl_all[k] {
-            let epoch = epoch_of(&tl.keys[i], &tl_prefixes[k])?;
-            if expired(epoch) {
+            // From 423 a queue expires by its key's epoch; before, each entry by its block.
+            if layout.today() && expired(epoch_of(&tl_item, &tl.keys[i], &tl_prefixes[k])?) {
                 continue;
             }
-            let queue: Vec<Timelocked> = tl.get(&st::TIMELOCKED_WEIGHT_COMMITS, i, Vec::new())?;
-            for (who, block, _, _) in queue {
+            for (who, block) in timelocked_queue(&tl, &tl_item, i)? {
+                let Some(block) = block else { continue };
                 // Commits made by block B's extrinsics came after its epoch.
-                if block >= current_block {
+                if block >= current_block || (!layout.today() && block_expired(block)) {
                     continue;
                 }
                 if let Some(&u) = uid_of.get(&who) {
-                    let cell = &mut mech.commit_block[u];
-                    *cell = Some(cell.map_or(block, |c| c.min(block)));
+                    earliest(u, block);
                 }
             }
         }
     }
 
-    // Overlay: weights revealed by block B's on_initialize before its epoch. A reveal
-    // takes the commits of epoch `index - reveal_period` out of TimelockedWeightCommits.
+    // Overlay: weights revealed by block B's on_initialize before its epoch. A reveal takes
+    // the commits of epoch `index - reveal_period` (`+ 1` before 320) out of the timelocked
+    // queue.
     if let (Some(prev_sets), Some(oh)) = (&tl_prev_all, overlay_hash) {
-        let reveal_epoch = epoch_index.saturating_sub(reveal_period);
+        let reveal_epoch = epoch_index.saturating_sub(layout.reveal_lag(reveal_period));
         let count =
             |read: &Read, is: &[usize], prefix: &[u8]| -> Result<HashMap<AccountId, usize>> {
                 let mut c = HashMap::new();
                 for &i in is {
-                    if epoch_of(&read.keys[i], prefix)? != reveal_epoch {
+                    if epoch_of(&tl_item, &read.keys[i], prefix)? != reveal_epoch {
                         continue;
                     }
-                    let q: Vec<Timelocked> =
-                        read.get(&st::TIMELOCKED_WEIGHT_COMMITS, i, Vec::new())?;
-                    for (who, ..) in q {
+                    for (who, _) in timelocked_queue(read, &tl_item, i)? {
                         *c.entry(who).or_insert(0) += 1;
                     }
                 }
@@ -557,33 +618,41 @@ pub async fn read_inputs(
         }
     }
 
+    // An input the era's epoch does not read holds ERAS.md's neutral value.
     let input = SubnetInput {
-        // Only today's era is read (other specs are refused above), so today's rules apply.
-        spec_version: None,
+        spec_version: layout.spec_version(),
         n,
         current_block,
         tempo,
-        activity_cutoff: activity_cutoff(cutoff_milli, tempo),
-        last_mechanism_step_block: last_step,
+        activity_cutoff,
+        last_mechanism_step_block: if layout.today() { last_step } else { 0 },
         kappa: r.get(&st::KAPPA, i_kappa, 32_767)?,
-        bonds_penalty: r.get(&st::BONDS_PENALTY, i_penalty, u16::MAX)?,
+        bonds_penalty: r.get(
+            &st::BONDS_PENALTY,
+            i_penalty,
+            layout.default_bonds_penalty(),
+        )?,
         bonds_moving_average: r.get(&st::BONDS_MOVING_AVERAGE, i_bma, 900_000)?,
         max_allowed_validators: r.get(&st::MAX_ALLOWED_VALIDATORS, i_mav, 128)?,
-        stake_threshold: r.get(&st::STAKE_THRESHOLD, i_threshold, 0)?,
+        stake_threshold,
         tao_weight: r.get(&st::TAO_WEIGHT, i_tao_weight, 971_718_665_099_567_868)?,
         owner_uid,
-        yuma3: r.get(&st::YUMA3_ON, i_y3, false)?,
+        yuma3,
         liquid_alpha: r.get(&st::LIQUID_ALPHA_ON, i_la, false)?,
         alpha_low,
         alpha_high,
-        alpha_sigmoid_steepness: r.get(&st::ALPHA_SIGMOID_STEEPNESS, i_steep, 1000)?,
-        commit_reveal,
+        alpha_sigmoid_steepness: steepness,
+        commit_reveal: commit_reveal && layout.commit_mask(),
         emission: 0,
         alpha_stake,
         tao_stake,
         block_at_registration,
         validator_permit,
-        emission_split: r.opt(&st::MECHANISM_EMISSION_SPLIT, i_split)?,
+        emission_split: if layout.mechanisms() {
+            r.opt(&st::MECHANISM_EMISSION_SPLIT, i_split)?
+        } else {
+            None
+        },
         mechanisms,
     };
     Ok(SubnetState {
@@ -594,17 +663,29 @@ pub async fn read_inputs(
     })
 }
 
-/// The epoch key (u64) of a `TimelockedWeightCommits` storage key.
-fn epoch_of(key: &[u8], prefix: &[u8]) -> Result<u64> {
-    let raw = st::TIMELOCKED_WEIGHT_COMMITS.last_key(key, prefix);
+/// The epoch key (u64) of a timelocked commit queue's storage key.
+fn epoch_of(item: &Item, key: &[u8], prefix: &[u8]) -> Result<u64> {
+    let raw = item.last_key(key, prefix);
     raw.and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map(u64::from_le_bytes)
         .ok_or_else(|| ChainError::Decode {
-            item: st::TIMELOCKED_WEIGHT_COMMITS.name,
+            item: item.name,
             key: super::rpc::to_hex(key),
             ty: "key (NetUidStorageIndex, u64)",
             reason: "the key does not end in a Twox64Concat u64".into(),
         })
+}
+
+/// Each entry of a timelocked commit queue: the committer and, from spec 297, the commit
+/// block (CRV3WeightCommits held none).
+fn timelocked_queue(read: &Read, item: &Item, i: usize) -> Result<Vec<(AccountId, Option<u64>)>> {
+    if *item == st::CRV3_WEIGHT_COMMITS {
+        let q: Vec<(AccountId, Vec<u8>, u64)> = read.get(item, i, Vec::new())?;
+        Ok(q.into_iter().map(|(who, ..)| (who, None)).collect())
+    } else {
+        let q: Vec<(AccountId, u64, Vec<u8>, u64)> = read.get(item, i, Vec::new())?;
+        Ok(q.into_iter().map(|(who, b, ..)| (who, Some(b))).collect())
+    }
 }
 
 /// `max(1, factor_milli * tempo / 1000)` (`get_activity_cutoff_blocks`).
@@ -613,7 +694,9 @@ pub fn activity_cutoff(factor_milli: u32, tempo: u16) -> u64 {
 }
 
 /// A hotkey's stake less what it gives its children plus what its parents give it, in
-/// U96F32 with saturation (`get_inherited_for_hotkey_on_subnet`).
+/// U96F32 with saturation (`get_inherited_for_hotkey_on_subnet`). Before spec 273 the
+/// pallet used I96F32: the same numbers, as set_children keeps a hotkey's child proportions
+/// within u64::MAX, so no term goes negative or near either type's limit.
 pub fn inherited(
     initial: u64,
     children: &[(u64, AccountId)],
@@ -635,14 +718,21 @@ pub fn inherited(
         .saturating_to_u64()
 }
 
-/// Reads what the epoch of block `at` stored, for `mechanisms` mechanisms of `netuid`.
+/// Reads what the epoch of block `at` stored, for `mechanisms` mechanisms of `netuid`,
+/// under runtime `spec` (the one that ran it, [`SubnetState::spec_version`]).
 pub async fn read_outputs(
     node: &Node,
     netuid: u16,
     n: u16,
     mechanisms: usize,
+    spec: u32,
     at: &EpochBlock,
 ) -> Result<StoredOutputs> {
+    let layout = Layout::of_spec(spec).ok_or(ChainError::UnsupportedSpec {
+        block: at.number,
+        spec,
+        supported: Layout::SUPPORTED,
+    })?;
     let nk = |item: &Item| netuid_key(item, netuid);
     let mut b = Batch::default();
     let i_active = b.add(nk(&st::ACTIVE));
@@ -651,7 +741,12 @@ pub async fn read_outputs(
     let i_div = b.add(nk(&st::DIVIDENDS));
     let i_vt = b.add(nk(&st::VALIDATOR_TRUST));
     let i_vp = b.add(nk(&st::VALIDATOR_PERMIT));
-    let i_sw = b.add(nk(&st::STAKE_WEIGHT));
+    let i_sw = layout
+        .stake_weight_stored()
+        .then(|| b.add(nk(&st::STAKE_WEIGHT)));
+    let i_rtp = layout
+        .rank_trust_pruning()
+        .then(|| [st::RANK, st::TRUST, st::PRUNING_SCORES].map(|item| (item, b.add(nk(&item)))));
     let mut i_inc = Vec::new();
     let mut i_bonds = Vec::new();
     for m in 0..mechanisms as u8 {
@@ -693,14 +788,26 @@ pub async fn read_outputs(
             .collect::<Result<Vec<_>>>()?;
         bonds.push(SparseMatrix::from_rows(&rows));
     }
+    let optional = |item: &Item, i: usize| -> Result<Vec<u16>> {
+        let v: Vec<u16> = r.get(item, i, Vec::new())?;
+        check(item, v.len())?;
+        Ok(v)
+    };
+    let [rank, trust, pruning_scores] = match i_rtp {
+        Some(items) => items.map(|(item, i)| optional(&item, i).map(Some)),
+        None => [Ok(None), Ok(None), Ok(None)],
+    };
     Ok(StoredOutputs {
+        stake_weight: i_sw.map(|i| optional(&st::STAKE_WEIGHT, i)).transpose()?,
+        rank: rank?,
+        trust: trust?,
+        pruning_scores: pruning_scores?,
         active: vec_of!(st::ACTIVE, i_active),
         emission: vec_of!(st::EMISSION, i_emission),
         consensus: vec_of!(st::CONSENSUS, i_cons),
         dividends: vec_of!(st::DIVIDENDS, i_div),
         validator_trust: vec_of!(st::VALIDATOR_TRUST, i_vt),
         validator_permit: vec_of!(st::VALIDATOR_PERMIT, i_vp),
-        stake_weight: vec_of!(st::STAKE_WEIGHT, i_sw),
         incentive,
         bonds,
     })

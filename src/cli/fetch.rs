@@ -100,6 +100,7 @@ pub async fn fetch(src: &Source, next: bool) -> Result<Fetched, ChainError> {
         src.netuid,
         state.input.n,
         state.input.mechanisms.len(),
+        state.spec_version,
         &at,
     )
     .await?;
