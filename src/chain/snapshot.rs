@@ -38,7 +38,8 @@ pub struct SubnetState {
 }
 
 /// What the chain stored after the epoch, read at B.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StoredOutputs {
     /// `Active`.
     pub active: Vec<bool>,
