@@ -195,7 +195,47 @@ impl Drop for RecordWriter {
     }
 }
 
-/// The keys of the complete records in `file`, and the byte length they take.
+/// Splits decompressed bytes into lines and reads each line's key.
+struct Lines<'a> {
+    path: &'a Path,
+    /// The line read so far (no newline yet).
+    line: Vec<u8>,
+    /// Lines seen, for errors.
+    count: u64,
+    /// Keys since the last clean point.
+    keys: Vec<(u16, u64)>,
+}
+
+impl Lines<'_> {
+    fn take(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
+        for part in bytes.split_inclusive(|&b| b == b'\n') {
+            self.line.extend_from_slice(part);
+            if self.line.last() != Some(&b'\n') {
+                continue;
+            }
+            self.count += 1;
+            if !self.line.iter().all(u8::is_ascii_whitespace) {
+                let k: KeyOnly =
+                    serde_json::from_slice(&self.line).map_err(|e| RecordError::Bad {
+                        path: self.path.to_path_buf(),
+                        line: self.count,
+                        reason: e.to_string(),
+                    })?;
+                self.keys.push((k.chain.netuid, k.chain.block));
+            }
+            self.line.clear();
+        }
+        Ok(())
+    }
+
+    /// At a point where every line read is complete: its keys count.
+    fn clean(&self) -> bool {
+        self.line.is_empty()
+    }
+}
+
+/// The keys of the complete records in `file`, and the byte length they take: whole
+/// lines (plain) or whole frames ending at a line end (zstd).
 fn scan(path: &Path, file: &mut File, zst: bool) -> Result<(HashSet<(u16, u64)>, u64), RecordError> {
     let io = |source| RecordError::Io {
         path: path.to_path_buf(),
@@ -203,25 +243,11 @@ fn scan(path: &Path, file: &mut File, zst: bool) -> Result<(HashSet<(u16, u64)>,
     };
     file.seek(io::SeekFrom::Start(0)).map_err(io)?;
     let mut done = HashSet::new();
-    let mut line = Vec::new();
-    let mut count = 0u64;
-    // Keys of the frame being read; they count only once the frame is complete.
-    let mut frame = Vec::new();
-    let mut take_lines = |bytes: &[u8], frame: &mut Vec<(u16, u64)>| -> Result<(), RecordError> {
-        for part in bytes.split_inclusive(|&b| b == b'\n') {
-            line.extend_from_slice(part);
-            if line.last() == Some(&b'\n') {
-                count += 1;
-                let k: KeyOnly = serde_json::from_slice(&line).map_err(|e| RecordError::Bad {
-                    path: path.to_path_buf(),
-                    line: count,
-                    reason: e.to_string(),
-                })?;
-                frame.push((k.chain.netuid, k.chain.block));
-                line.clear();
-            }
-        }
-        Ok(())
+    let mut lines = Lines {
+        path,
+        line: Vec::new(),
+        count: 0,
+        keys: Vec::new(),
     };
     let mut good = 0u64;
     let mut read_at = 0u64;
@@ -232,12 +258,11 @@ fn scan(path: &Path, file: &mut File, zst: bool) -> Result<(HashSet<(u16, u64)>,
             if n == 0 {
                 break;
             }
-            take_lines(&inbuf[..n], &mut frame)?;
+            lines.take(&inbuf[..n])?;
             read_at += n as u64;
-            // Complete lines end at the last newline read.
             if let Some(p) = inbuf[..n].iter().rposition(|&b| b == b'\n') {
                 good = read_at - (n - p - 1) as u64;
-                done.extend(frame.drain(..));
+                done.extend(lines.keys.drain(..));
             }
         }
         return Ok((done, good));
@@ -259,10 +284,10 @@ fn scan(path: &Path, file: &mut File, zst: bool) -> Result<(HashSet<(u16, u64)>,
             };
             let produced = output.pos();
             let full = produced == outbuf.len();
-            take_lines(&outbuf[..produced], &mut frame)?;
-            if hint == 0 {
+            lines.take(&outbuf[..produced])?;
+            if hint == 0 && lines.clean() {
                 good = read_at + input.pos as u64;
-                done.extend(frame.drain(..));
+                done.extend(lines.keys.drain(..));
             }
             if input.pos == n && !full {
                 break;
@@ -305,24 +330,26 @@ impl RecordReader {
         })
     }
 
-    /// The next line's bytes (without decoding it), or `None` at the end.
+    /// The next line's bytes (without decoding it), or `None` at the end. Blank lines are
+    /// skipped.
     pub fn next_line(&mut self) -> Result<Option<(u64, Vec<u8>)>, RecordError> {
-        self.buf.clear();
-        let n = self
-            .lines
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|source| RecordError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        if n == 0 {
-            return Ok(None);
+        loop {
+            self.buf.clear();
+            let n = self
+                .lines
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|source| RecordError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            if !self.buf.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Some((self.line, std::mem::take(&mut self.buf))));
+            }
         }
-        self.line += 1;
-        if self.buf.iter().all(u8::is_ascii_whitespace) {
-            return self.next_line();
-        }
-        Ok(Some((self.line, std::mem::take(&mut self.buf))))
     }
 
     /// Decodes one line read by [`Self::next_line`].
