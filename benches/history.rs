@@ -141,7 +141,9 @@ fn main() {
     let mut reader = RecordReader::open(&file).expect("opens");
     let mut inputs = Vec::new();
     while let Some((no, line)) = reader.next_line().expect("reads") {
-        inputs.push(AnyInput::Subnet(reader.decode(no, &line).expect("decodes").input));
+        inputs.push(AnyInput::Subnet(
+            reader.decode(no, &line).expect("decodes").input,
+        ));
     }
     let count = inputs.len();
     let cpu = backend::open_with(BackendKind::Cpu, false).expect("cpu");
@@ -151,7 +153,9 @@ fn main() {
         assert!(out.iter().all(Result::is_ok));
     }
     let in_process = count as f64 / t.elapsed().as_secs_f64();
-    println!("in-process batch (cpu backend, 256 per batch): {in_process:8.1} epochs/s over {count}");
+    println!(
+        "in-process batch (cpu backend, 256 per batch): {in_process:8.1} epochs/s over {count}"
+    );
     for extra in [&[][..], &["--no-outputs"][..]] {
         let out_file = dir.join("recomputed.jsonl.zst");
         let t = Instant::now();

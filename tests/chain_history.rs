@@ -53,10 +53,18 @@ async fn a_range_is_fetched_resumed_and_recomputed() {
     let (from, to) = (first - 4, last + 3);
     let fetch = || {
         let mut c = yuma();
-        c.args(["fetch", "--node", &standin.http, "--netuid", "7", "--jobs", "16"])
-            .args(["--from", &from.to_string(), "--to", &to.to_string()])
-            .arg("--output")
-            .arg(&file);
+        c.args([
+            "fetch",
+            "--node",
+            &standin.http,
+            "--netuid",
+            "7",
+            "--jobs",
+            "16",
+        ])
+        .args(["--from", &from.to_string(), "--to", &to.to_string()])
+        .arg("--output")
+        .arg(&file);
         c
     };
 
@@ -78,7 +86,10 @@ async fn a_range_is_fetched_resumed_and_recomputed() {
     child.kill().expect("kills");
     child.wait().expect("reaped");
     let partial = keys_in(&file).len() as u64;
-    assert!(partial > 0 && partial < EPOCHS, "{partial} epochs before the stop");
+    assert!(
+        partial > 0 && partial < EPOCHS,
+        "{partial} epochs before the stop"
+    );
 
     // A torn end (a half-written frame) is cut off on resume.
     {
@@ -87,7 +98,8 @@ async fn a_range_is_fetched_resumed_and_recomputed() {
             .append(true)
             .open(&file)
             .expect("opens");
-        f.write_all(&[0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3]).expect("writes");
+        f.write_all(&[0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3])
+            .expect("writes");
     }
     let out = fetch().output().expect("runs");
     let err = String::from_utf8_lossy(&out.stderr);

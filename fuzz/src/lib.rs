@@ -367,7 +367,11 @@ pub fn history_file(data: &[u8]) {
         std::thread::current().id()
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(if mode & 1 == 1 { "h.jsonl.zst" } else { "h.jsonl" });
+    let path = dir.join(if mode & 1 == 1 {
+        "h.jsonl.zst"
+    } else {
+        "h.jsonl"
+    });
     std::fs::write(&path, body).expect("writes");
     let Ok((writer, done)) = RecordWriter::open(&path) else {
         return;

@@ -218,7 +218,7 @@ pub fn infer_emission(input: &SubnetInput, stored: &[u64]) -> Result<Option<u64>
     }
     let m = input.mechanisms.len() as u64;
     let window = 2 * (input.n as u64 + 1) * m + 64;
-    let found = (lo.saturating_sub(window)..=lo.saturating_add(window))
-        .find(|&e| model.gives(e, stored));
+    let found =
+        (lo.saturating_sub(window)..=lo.saturating_add(window)).find(|&e| model.gives(e, stored));
     Ok(found)
 }

@@ -236,7 +236,11 @@ impl Lines<'_> {
 
 /// The keys of the complete records in `file`, and the byte length they take: whole
 /// lines (plain) or whole frames ending at a line end (zstd).
-fn scan(path: &Path, file: &mut File, zst: bool) -> Result<(HashSet<(u16, u64)>, u64), RecordError> {
+fn scan(
+    path: &Path,
+    file: &mut File,
+    zst: bool,
+) -> Result<(HashSet<(u16, u64)>, u64), RecordError> {
     let io = |source| RecordError::Io {
         path: path.to_path_buf(),
         source,

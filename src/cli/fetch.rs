@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use yuma::model::subnet::{CaseKind, SubnetCase};
 use yuma::chain::fetch::{self as chain_fetch, Fetched};
 use yuma::chain::history::Netuids;
 use yuma::chain::{ChainError, Node, Retry};
+use yuma::model::subnet::{CaseKind, SubnetCase};
 
 /// Where to read an epoch from (shared by `fetch` and `check`).
 #[derive(clap::Args)]
@@ -110,7 +110,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
 fn one(args: Args) -> anyhow::Result<ExitCode> {
     let netuid = match &args.netuid {
         Netuids::List(l) if l.len() == 1 => l[0],
-        _ => anyhow::bail!("--block reads one subnet: give one --netuid (lists and `all` need --from/--to)"),
+        _ => anyhow::bail!(
+            "--block reads one subnet: give one --netuid (lists and `all` need --from/--to)"
+        ),
     };
     let src = &Source {
         node: args.node.clone(),

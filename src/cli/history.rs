@@ -127,23 +127,14 @@ pub fn fetch_range(
         .context("starting the async runtime")?;
     let summary = runtime.block_on(async {
         let node = Arc::new(Node::connect(url, Retry::default()).await?);
-        history::fetch_range(
-            node,
-            netuids,
-            from,
-            to,
-            jobs,
-            &done,
-            &reporter,
-            |r| {
-                let tx = tx.clone();
-                async move {
-                    tx.send(r)
-                        .await
-                        .map_err(|_| ChainError::Input("the record writer stopped".into()))
-                }
-            },
-        )
+        history::fetch_range(node, netuids, from, to, jobs, &done, &reporter, |r| {
+            let tx = tx.clone();
+            async move {
+                tx.send(r)
+                    .await
+                    .map_err(|_| ChainError::Input("the record writer stopped".into()))
+            }
+        })
         .await
     });
     drop(tx);

@@ -8,12 +8,12 @@ mod check;
 mod fetch;
 #[cfg(feature = "chain")]
 mod history;
+#[cfg(feature = "server")]
+mod loadtest;
 #[cfg(feature = "chain")]
 mod progress;
 #[cfg(feature = "chain")]
 mod recompute;
-#[cfg(feature = "server")]
-mod loadtest;
 mod run;
 #[cfg(feature = "server")]
 mod serve;

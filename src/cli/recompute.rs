@@ -139,8 +139,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let (out_tx, out_rx) = sync_channel::<Vec<u8>>(2);
     let path = args.output.clone();
     let writer = std::thread::spawn(move || -> anyhow::Result<()> {
-        let file = std::fs::File::create(&path)
-            .with_context(|| format!("creating {}", path.display()))?;
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let mut sink: Box<dyn Write> = if path.extension().is_some_and(|e| e == "zst") {
             Box::new(zstd::stream::write::Encoder::new(file, 3)?.auto_finish())
         } else {
@@ -212,10 +212,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                         let why = diffs
                             .first()
                             .map_or("input rejected".to_string(), ToString::to_string);
-                        tally.first.push(format!(
-                            "subnet {} block {}: {why}",
-                            r.netuid, r.block
-                        ));
+                        tally
+                            .first
+                            .push(format!("subnet {} block {}: {why}", r.netuid, r.block));
                     }
                 }
             }

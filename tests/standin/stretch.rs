@@ -4,6 +4,7 @@
 
 use yuma::chain::history::is_epoch_block;
 use yuma::chain::snapshot::activity_cutoff;
+use yuma::chain::storage as st;
 use yuma::epoch::mechanisms::run_subnet;
 use yuma::example::{Variant, realistic};
 use yuma::model::subnet::SubnetInput;
@@ -56,5 +57,9 @@ pub fn periodic(
         spec: encode::SPEC,
         before: take(first - 1),
         at: take(first),
+        counters: [
+            st::LAST_MECHANISM_STEP_BLOCK.key(&[&netuid.to_le_bytes()]),
+            st::SUBNET_EPOCH_INDEX.key(&[&netuid.to_le_bytes()]),
+        ],
     }
 }
