@@ -173,6 +173,24 @@ async fn a_range_is_fetched_resumed_and_recomputed() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("Dividends uid 1"), "{text}");
+
+    // A record that does not decode is named by file, record and field.
+    let mut v: serde_json::Value = serde_json::from_slice(&line).expect("JSON");
+    v["input"]["tempo"] = serde_json::json!("fast");
+    std::fs::write(&bad, format!("\n{v}\n")).expect("writes");
+    let out = yuma()
+        .args(["recompute", "--input"])
+        .arg(&bad)
+        .arg("--output")
+        .arg(dir.join("bad-out.jsonl"))
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("bad.jsonl: record 2: at `input.tempo`"),
+        "{err}"
+    );
 }
 
 struct Count(AtomicU64, AtomicU64);

@@ -358,15 +358,28 @@ impl RecordReader {
 
     /// Decodes one line read by [`Self::next_line`].
     pub fn decode(&self, line: u64, bytes: &[u8]) -> Result<EpochRecord, RecordError> {
-        serde_json::from_slice(bytes).map_err(|e| RecordError::Bad {
-            path: self.path.clone(),
-            line,
-            reason: e.to_string(),
-        })
+        decode_record(&self.path, line, bytes)
     }
 
     /// The file being read.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Decodes record `line` of `path`; a bad record's error names the field's path.
+pub fn decode_record(path: &Path, line: u64, bytes: &[u8]) -> Result<EpochRecord, RecordError> {
+    // The fast decode first; the path-tracking one only to explain a failure.
+    serde_json::from_slice(bytes).map_err(|_| {
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        let reason = match serde_path_to_error::deserialize::<_, EpochRecord>(de) {
+            Err(e) => format!("at `{}`: {}", e.path(), e.inner()),
+            Ok(_) => "does not decode".to_string(),
+        };
+        RecordError::Bad {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        }
+    })
 }

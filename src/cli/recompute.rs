@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use yuma::backend::{self, BackendKind};
 use yuma::chain::check::{Difference, compare};
-use yuma::chain::records::{ChainFacts, EpochRecord, RecordReader};
+use yuma::chain::records::{ChainFacts, EpochRecord, RecordReader, decode_record};
 use yuma::model::subnet::{AnyInput, AnyOutput, SubnetOutput};
 
 use super::progress::Bar;
@@ -77,6 +77,20 @@ fn files(input: &Path) -> anyhow::Result<Vec<PathBuf>> {
     });
     v.sort();
     Ok(v)
+}
+
+/// A batch's encoded lines as one chunk of the output: as they are, or as zstd frames
+/// compressed on every thread (one compressing writer thread would cap the rate).
+fn join(lines: Vec<Vec<u8>>, zst: bool) -> anyhow::Result<Vec<u8>> {
+    if !zst {
+        return Ok(lines.concat());
+    }
+    let per = lines.len().div_ceil(rayon::current_num_threads()).max(1);
+    let frames = lines
+        .par_chunks(per)
+        .map(|group| zstd::bulk::compress(&group.concat(), 3))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(frames.concat())
 }
 
 /// Counts of a run.
@@ -141,11 +155,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let writer = std::thread::spawn(move || -> anyhow::Result<()> {
         let file =
             std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        let mut sink: Box<dyn Write> = if path.extension().is_some_and(|e| e == "zst") {
-            Box::new(zstd::stream::write::Encoder::new(file, 3)?.auto_finish())
-        } else {
-            Box::new(std::io::BufWriter::with_capacity(1 << 20, file))
-        };
+        // Chunks come compressed already (complete zstd frames) when the name says so.
+        let mut sink = std::io::BufWriter::with_capacity(1 << 20, file);
         for chunk in out_rx {
             sink.write_all(&chunk)
                 .with_context(|| format!("writing {}", path.display()))?;
@@ -154,6 +165,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         Ok(())
     });
 
+    let zst = args.output.extension().is_some_and(|e| e == "zst");
     let bar = Bar::new(0, "epochs");
     let mut tally = Tally::default();
     let result = (|| -> anyhow::Result<()> {
@@ -162,11 +174,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             bar.bar().inc_length(lines.len() as u64);
             let records: Vec<EpochRecord> = lines
                 .par_iter()
-                .map(|(f, no, bytes)| {
-                    serde_json::from_slice::<EpochRecord>(bytes)
-                        .with_context(|| format!("{}: record {no}", f.display()))
-                })
-                .collect::<anyhow::Result<_>>()?;
+                .map(|(f, no, bytes)| decode_record(f, *no, bytes))
+                .collect::<Result<_, _>>()?;
             let (inputs, records): (Vec<AnyInput>, Vec<ChainFacts>) = records
                 .into_iter()
                 .map(|r| (AnyInput::Subnet(r.input), r.chain))
@@ -201,9 +210,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                     Ok((bytes, error.is_some(), line.matches, diffs))
                 })
                 .collect::<anyhow::Result<_>>()?;
-            let mut chunk = Vec::with_capacity(encoded.iter().map(|e| e.0.len()).sum());
+            let mut lines = Vec::with_capacity(encoded.len());
             for ((bytes, rejected, matches, diffs), r) in encoded.into_iter().zip(&records) {
-                chunk.extend_from_slice(&bytes);
+                lines.push(bytes);
                 tally.epochs += 1;
                 tally.rejected += rejected as u64;
                 if !matches {
@@ -219,7 +228,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
             bar.bar().inc(records.len() as u64);
-            out_tx.send(chunk).context("the output writer stopped")?;
+            out_tx
+                .send(join(lines, zst)?)
+                .context("the output writer stopped")?;
         }
         Ok(())
     })();
