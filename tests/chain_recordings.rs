@@ -27,7 +27,7 @@ fn recording(name: &str) -> Value {
 }
 
 fn hexb(v: &Value) -> Vec<u8> {
-    hex::decode(v.as_str().expect("hex string").trim_start_matches("0x")).expect("hex")
+    const_hex::decode(v.as_str().expect("hex string").trim_start_matches("0x")).expect("hex")
 }
 
 /// The stand-in chain holding exactly the recorded storage, headers and versions.

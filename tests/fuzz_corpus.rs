@@ -57,3 +57,8 @@ fn headers_corpus() {
 fn epoch_layouts_corpus() {
     replay("epoch_layouts", checks::epoch_layouts);
 }
+
+#[test]
+fn history_file_corpus() {
+    replay("history_file", checks::history_file);
+}

@@ -349,3 +349,40 @@ pub fn epoch_from_bytes(data: &[u8]) -> EpochInput {
         spec_version: None,
     }
 }
+
+/// A history file as `yuma fetch --from --to` resumes it and `yuma recompute` reads it: the
+/// first byte picks zstd (odd) or plain JSON lines (even), the rest is the file. Opening it
+/// for resume never panics; when it succeeds, the file is cut to complete records, a reader
+/// then reads it to the end without an error, and the keys it finds are exactly the ones
+/// the resume reported as done.
+pub fn history_file(data: &[u8]) {
+    use std::collections::HashSet;
+    use yuma::chain::records::{RecordReader, RecordWriter};
+    let Some((&mode, body)) = data.split_first() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "yuma-fuzz-history-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(if mode & 1 == 1 {
+        "h.jsonl.zst"
+    } else {
+        "h.jsonl"
+    });
+    std::fs::write(&path, body).expect("writes");
+    let Ok((writer, done)) = RecordWriter::open(&path) else {
+        return;
+    };
+    drop(writer);
+    let mut reader = RecordReader::open(&path).expect("a resumed file opens");
+    let mut found = HashSet::new();
+    while let Some((_, line)) = reader.next_line().expect("a resumed file reads to its end") {
+        let v: serde_json::Value = serde_json::from_slice(&line).expect("each line is JSON");
+        let key = |f: &str| v["chain"][f].as_u64().expect("a key");
+        found.insert((key("netuid") as u16, key("block")));
+    }
+    assert_eq!(found, done, "keys read differ from the keys resumed");
+}

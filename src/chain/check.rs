@@ -2,8 +2,14 @@
 //! an epoch distributed from the stored `Emission` (the chain does not store the total).
 
 use super::snapshot::StoredOutputs;
+use crate::epoch::emission::in_rao;
+use crate::epoch::mechanisms::{
+    acc_u64, mechanism_error, mechanism_weight, split_emission, validate_subnet,
+};
+use crate::epoch::run_epoch;
+use crate::fixed::I32F32;
 use crate::model::SparseMatrix;
-use crate::model::subnet::{SubnetInput, SubnetOutput};
+use crate::model::subnet::{SubnetError, SubnetInput, SubnetOutput};
 
 /// One stored value that the recomputation does not reproduce.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,49 +136,96 @@ pub fn compare(stored: &StoredOutputs, computed: &SubnetOutput) -> Vec<Differenc
     out
 }
 
-/// The subnet emission `E` whose epoch reproduces `stored` (the stored `Emission`), found
-/// by bisection on the emitted sum near its stored sum and a scan around the hit; `run`
-/// recomputes the epoch for a candidate. `None` when no candidate in the bracket matches.
-pub fn infer_emission<E>(
-    input: &SubnetInput,
-    stored: &[u64],
-    mut run: impl FnMut(&SubnetInput) -> Result<SubnetOutput, E>,
-) -> Result<Option<u64>, E> {
+/// How a subnet epoch's stored `Emission` depends on the total emission `E` it
+/// distributed: everything else in the epoch is independent of `E`, so each mechanism runs
+/// once and every candidate `E` costs only the split, the `in_rao` products and the fold.
+pub struct EmissionModel {
+    /// Per mechanism, each uid's normalised combined emission as raw I32F32 bits
+    /// (the mechanism's emission output for a share of 2^32 rao).
+    bits: Vec<Vec<u64>>,
+    /// The stored split, as the epoch reads it.
+    split: Option<Vec<u16>>,
+}
+
+impl EmissionModel {
+    /// Runs each mechanism of `input` once on the CPU (its emission field is ignored).
+    pub fn new(input: &SubnetInput) -> Result<Self, SubnetError> {
+        validate_subnet(input)?;
+        let bits = (0..input.mechanisms.len())
+            .map(|k| {
+                run_epoch(&input.mechanism_epoch(k, 1 << 32))
+                    .map(|o| o.emission)
+                    .map_err(|e| mechanism_error(k, e))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            bits,
+            split: input.emission_split.clone(),
+        })
+    }
+
+    /// The shares and fold weights of total `e`.
+    fn weights(&self, e: u64) -> (Vec<u64>, Vec<u128>) {
+        let shares = split_emission(e, self.split.as_deref(), self.bits.len());
+        let weights = shares
+            .iter()
+            .enumerate()
+            .map(|(k, &s)| mechanism_weight(k, s, e))
+            .collect();
+        (shares, weights)
+    }
+
+    /// Uid `u`'s folded emission for the given shares and weights.
+    fn uid(&self, u: usize, shares: &[u64], weights: &[u128]) -> u64 {
+        self.bits
+            .iter()
+            .zip(shares.iter().zip(weights))
+            .fold(0, |acc, (b, (&s, &w))| {
+                acc_u64(acc, in_rao(I32F32(b[u] as i64), s), w)
+            })
+    }
+
+    /// The subnet's `Emission` for total `e`.
+    pub fn emission(&self, e: u64) -> Vec<u64> {
+        let (shares, weights) = self.weights(e);
+        let n = self.bits.first().map_or(0, Vec::len);
+        (0..n).map(|u| self.uid(u, &shares, &weights)).collect()
+    }
+
+    fn sum(&self, e: u64) -> u128 {
+        self.emission(e).iter().map(|&x| x as u128).sum()
+    }
+
+    /// Whether total `e` gives exactly `stored` (stops at the first differing uid).
+    fn gives(&self, e: u64, stored: &[u64]) -> bool {
+        let (shares, weights) = self.weights(e);
+        let n = self.bits.first().map_or(0, Vec::len);
+        n == stored.len() && (0..n).all(|u| self.uid(u, &shares, &weights) == stored[u])
+    }
+}
+
+/// The smallest subnet emission `E` whose epoch reproduces `stored` (the stored
+/// `Emission`), or `None` when no `E` does.
+///
+/// The emitted sum grows with `E` (exactly so for one mechanism, where the first `E` whose
+/// sum reaches the stored sum is the answer); with several mechanisms the floors of the
+/// split and the fold move it by at most a few rao per uid and mechanism, so candidates
+/// are scanned in a window of that size around the bisection's hit.
+pub fn infer_emission(input: &SubnetInput, stored: &[u64]) -> Result<Option<u64>, SubnetError> {
+    let model = EmissionModel::new(input)?;
     let target: u128 = stored.iter().map(|&e| e as u128).sum();
-    let mut probe = input.clone();
-    let mut emitted = |e: u64, probe: &mut SubnetInput| -> Result<(u128, bool), E> {
-        probe.emission = e;
-        let out = run(probe)?;
-        let sum = out.subnet.emission.iter().map(|&x| x as u128).sum();
-        Ok((sum, out.subnet.emission == stored))
-    };
-    // The folded emission is at most E and, with M mechanisms, at least about E / M less
-    // a floor per uid and mechanism.
-    let m = input.mechanisms.len().max(1) as u128;
-    let slack = 2 * (input.n as u128 + 1) * m + 64;
-    let lo0 = target.min(u64::MAX as u128) as u64;
-    let hi0 = (target * m + slack).min(u64::MAX as u128) as u64;
-    let (mut lo, mut hi) = (lo0, hi0);
-    // Smallest E whose emitted sum reaches the target.
+    let (mut lo, mut hi) = (0u64, u64::MAX);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if emitted(mid, &mut probe)?.0 >= target {
+        if model.sum(mid) >= target {
             hi = mid;
         } else {
             lo = mid + 1;
         }
     }
-    // Floors make the sum only nearly monotone: look a little below the hit, then up
-    // until the sum passes the target.
-    let window = (slack as u64).min(4096);
-    for e in lo.saturating_sub(16)..=lo.saturating_add(window).min(hi0) {
-        let (sum, same) = emitted(e, &mut probe)?;
-        if same {
-            return Ok(Some(e));
-        }
-        if sum > target {
-            break;
-        }
-    }
-    Ok(None)
+    let m = input.mechanisms.len() as u64;
+    let window = 2 * (input.n as u64 + 1) * m + 64;
+    let found =
+        (lo.saturating_sub(window)..=lo.saturating_add(window)).find(|&e| model.gives(e, stored));
+    Ok(found)
 }

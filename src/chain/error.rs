@@ -105,6 +105,8 @@ pub enum ChainError {
         netuid: u16,
         /// Block number.
         block: u64,
+        /// The last epoch block up to `block` (`LastMechansimStepBlock` there).
+        last: u64,
         /// The nearest epoch blocks known, as text.
         nearest: String,
     },

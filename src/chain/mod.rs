@@ -6,6 +6,9 @@
 
 pub mod check;
 pub mod error;
+pub mod fetch;
+pub mod history;
+pub mod records;
 pub mod rpc;
 pub mod snapshot;
 pub mod storage;

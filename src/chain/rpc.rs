@@ -305,20 +305,44 @@ impl Node {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let hex_keys: Vec<Value> = keys.iter().map(|k| to_hex(k).into()).collect();
+        let hex_keys: Vec<String> = keys.iter().map(|k| to_hex(k)).collect();
         let sets: Vec<ChangeSet> = self
-            .call(M, vec![Value::Array(hex_keys), hash.into()], Some(hash))
+            .call(
+                M,
+                vec![
+                    serde_json::to_value(&hex_keys).expect("strings"),
+                    hash.into(),
+                ],
+                Some(hash),
+            )
             .await?;
-        let mut found: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>> =
-            std::collections::HashMap::with_capacity(keys.len());
-        for set in sets {
-            for (k, v) in set.changes {
-                let v = v.map(|s| from_hex(M, &s)).transpose()?;
-                found.insert(from_hex(M, &k)?, v);
+        // Nodes answer in the order asked: match by position, by key only when that fails.
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+        let mut changes = sets.into_iter().flat_map(|s| s.changes).peekable();
+        let mut i = 0;
+        while let Some((k, v)) = changes.peek() {
+            if i < hex_keys.len() && k.eq_ignore_ascii_case(&hex_keys[i]) {
+                out[i] = v.as_deref().map(|s| from_hex(M, s)).transpose()?;
+                changes.next();
+                i += 1;
+            } else {
+                break;
             }
         }
-        // A key the node leaves out of its answer is absent, as a `null` would say.
-        Ok(keys.iter().map(|k| found.remove(k).flatten()).collect())
+        if changes.peek().is_some() {
+            let at: std::collections::HashMap<String, usize> = hex_keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.to_ascii_lowercase(), i))
+                .collect();
+            for (k, v) in changes {
+                // A key the node was not asked for is ignored; one it leaves out is absent.
+                if let Some(&i) = at.get(&k.to_ascii_lowercase()) {
+                    out[i] = v.as_deref().map(|s| from_hex(M, s)).transpose()?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Every key under `prefix` at block `hash`, page by page.
@@ -366,11 +390,11 @@ struct ChangeSet {
 
 /// `0x`-prefixed lower-case hex.
 pub fn to_hex(bytes: &[u8]) -> String {
-    format!("0x{}", hex::encode(bytes))
+    const_hex::encode_prefixed(bytes)
 }
 
 fn from_hex(method: &'static str, s: &str) -> Result<Vec<u8>> {
-    hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|e| ChainError::Malformed {
+    const_hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|e| ChainError::Malformed {
         method,
         reason: format!("`{s}` is not hex: {e}"),
     })

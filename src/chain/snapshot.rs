@@ -33,7 +33,8 @@ pub struct SubnetState {
 }
 
 /// What the chain stored after the epoch, read at B.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StoredOutputs {
     /// `Active`.
     pub active: Vec<bool>,
@@ -48,12 +49,16 @@ pub struct StoredOutputs {
     /// `ValidatorPermit` (the new permits).
     pub validator_permit: Vec<bool>,
     /// `StakeWeight`; `None` for specs 320-322, which did not store it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stake_weight: Option<Vec<u16>>,
     /// `Rank`; stored before spec 365 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rank: Option<Vec<u16>>,
     /// `Trust`; stored before spec 365 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<Vec<u16>>,
     /// `PruningScores`; stored before spec 365 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pruning_scores: Option<Vec<u16>>,
     /// `Incentive` per mechanism.
     pub incentive: Vec<Vec<u16>>,

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use serde_json::json;
-use yuma::chain::snapshot::{self, EpochBlock, StoredOutputs, SubnetState};
+use yuma::chain::fetch::{self as chain_fetch, Fetched};
+use yuma::chain::history::Netuids;
 use yuma::chain::{ChainError, Node, Retry};
-use yuma::epoch::mechanisms::run_subnet;
+use yuma::model::subnet::{CaseKind, SubnetCase};
 
 /// Where to read an epoch from (shared by `fetch` and `check`).
 #[derive(clap::Args)]
@@ -30,25 +30,51 @@ pub struct Source {
 /// Arguments of `yuma fetch`.
 #[derive(clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    source: Source,
-    /// Write the case here instead of standard output.
+    /// Node URL: http(s):// or ws(s)://, an archive node for old blocks.
+    #[arg(long)]
+    node: String,
+    /// Subnet: a netuid, a comma-separated list, or `all` (ranges only).
+    #[arg(long, value_parser = netuids)]
+    netuid: Netuids,
+    /// Block whose epoch to read (the epoch ran in this block's on_initialize).
+    #[arg(long, required_unless_present = "from", conflicts_with = "from")]
+    block: Option<u64>,
+    /// First block of a range: every epoch in --from..=--to is fetched.
+    #[arg(long, requires = "to")]
+    from: Option<u64>,
+    /// Last block of a range.
+    #[arg(long, requires = "from")]
+    to: Option<u64>,
+    /// Emission (rao) the epoch distributed, instead of inferring it (one block only).
+    #[arg(long, conflicts_with = "from")]
+    emission: Option<u64>,
+    /// Output: for one block a case file (default: standard output); for a range a
+    /// `.jsonl` or `.jsonl.zst` file, or a directory getting `sn<N>.jsonl.zst` per subnet.
+    /// A range run resumes: epochs already in the output are skipped.
     #[arg(long)]
     output: Option<PathBuf>,
     /// Read the state for the coming epoch (after --block), with the emission estimated
     /// from the pending amounts.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from")]
     next: bool,
+    /// Epochs fetched at once in a range.
+    #[arg(long, default_value_t = 32)]
+    jobs: usize,
 }
 
-/// An epoch read from a node: its input (emission set) and what the chain stored after it.
-pub struct Fetched {
-    /// The inputs.
-    pub state: SubnetState,
-    /// The stored outputs (absent for `--next`).
-    pub stored: Option<StoredOutputs>,
-    /// How the emission was obtained.
-    pub emission_note: String,
+/// `--netuid`: `all`, or netuids separated by commas.
+fn netuids(s: &str) -> Result<Netuids, String> {
+    if s.eq_ignore_ascii_case("all") {
+        return Ok(Netuids::All);
+    }
+    s.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<u16>()
+                .map_err(|e| format!("`{p}` is not a netuid (0 to 65535) or `all`: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Netuids::List)
 }
 
 /// A current-thread runtime for one command's node traffic.
@@ -62,76 +88,38 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Reads the epoch of `src` (or the coming one with `next`).
 pub async fn fetch(src: &Source, next: bool) -> Result<Fetched, ChainError> {
     let node = Node::connect(&src.node, Retry::default()).await?;
-    let at: EpochBlock = snapshot::epoch_block(&node, src.block).await?;
-    if !next {
-        let (now, before) = snapshot::epoch_ran(&node, src.netuid, &at).await?;
-        if now != src.block {
-            return Err(ChainError::NoEpoch {
-                netuid: src.netuid,
-                block: src.block,
-                nearest: format!(
-                    "the last epoch up to block {} ran in block {now}, the one before it in block {before}",
-                    src.block
-                ),
-            });
-        }
-    }
-    let mut state = snapshot::read_inputs(&node, src.netuid, &at, next).await?;
     if next {
-        let (emission, note) = match src.emission {
-            Some(e) => (e, "given with --emission".to_string()),
-            None => (
-                state.pending_emission,
-                format!(
-                    "estimated from the pending emission at block {} (the coming blocks add more)",
-                    src.block
-                ),
-            ),
-        };
-        state.input.emission = emission;
-        return Ok(Fetched {
-            state,
-            stored: None,
-            emission_note: note,
-        });
+        chain_fetch::next_epoch(&node, src.netuid, src.block, src.emission).await
+    } else {
+        chain_fetch::epoch(&node, src.netuid, src.block, src.emission).await
     }
-    let stored = snapshot::read_outputs(
-        &node,
-        src.netuid,
-        state.input.n,
-        state.input.mechanisms.len(),
-        state.spec_version,
-        &at,
-    )
-    .await?;
-    let note = match src.emission {
-        Some(e) => {
-            state.input.emission = e;
-            "given with --emission".to_string()
-        }
-        None => {
-            let found =
-                yuma::chain::check::infer_emission(&state.input, &stored.emission, run_subnet)
-                    .map_err(|e| ChainError::Input(e.to_string()))?;
-            let e = found.ok_or(ChainError::Emission {
-                netuid: src.netuid,
-                block: src.block,
-                sum: stored.emission.iter().map(|&x| x as u128).sum(),
-            })?;
-            state.input.emission = e;
-            "inferred: the total that reproduces the stored Emission".to_string()
-        }
-    };
-    Ok(Fetched {
-        state,
-        stored: Some(stored),
-        emission_note: note,
-    })
 }
 
 /// Runs `yuma fetch`.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
-    let src = &args.source;
+    let (Some(from), Some(to)) = (args.from, args.to) else {
+        return one(args);
+    };
+    let Some(output) = args.output.clone() else {
+        anyhow::bail!("a range (--from/--to) needs --output FILE.jsonl[.zst] or DIR");
+    };
+    super::history::fetch_range(&args.node, &args.netuid, from, to, args.jobs, &output)
+}
+
+/// `yuma fetch` of one block.
+fn one(args: Args) -> anyhow::Result<ExitCode> {
+    let netuid = match &args.netuid {
+        Netuids::List(l) if l.len() == 1 => l[0],
+        _ => anyhow::bail!(
+            "--block reads one subnet: give one --netuid (lists and `all` need --from/--to)"
+        ),
+    };
+    let src = &Source {
+        node: args.node.clone(),
+        netuid,
+        block: args.block.expect("clap requires --block without --from"),
+        emission: args.emission,
+    };
     let fetched = runtime()?.block_on(fetch(src, args.next))?;
     let s = &fetched.state;
     let what = if args.next {
@@ -149,16 +137,22 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         s.input.emission,
         fetched.emission_note
     );
-    let case = json!({
-        "format": 2,
-        "kind": "subnet",
-        "name": format!("sn{}-block{}{}", src.netuid, src.block, if args.next { "-next" } else { "" }),
-        "description": format!(
+    let case = SubnetCase {
+        format: 2,
+        kind: CaseKind::Subnet,
+        name: format!(
+            "sn{}-block{}{}",
+            src.netuid,
+            src.block,
+            if args.next { "-next" } else { "" }
+        ),
+        description: format!(
             "subnet {} {what} block {} from {}, runtime spec {}; emission {}",
             src.netuid, src.block, src.node, s.spec_version, fetched.emission_note
         ),
-        "input": s.input,
-    });
+        input: fetched.state.input,
+        output: None,
+    };
     let text = serde_json::to_string(&case)? + "\n";
     match &args.output {
         Some(path) => {

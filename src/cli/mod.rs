@@ -6,8 +6,14 @@ mod bench;
 mod check;
 #[cfg(feature = "chain")]
 mod fetch;
+#[cfg(feature = "chain")]
+mod history;
 #[cfg(feature = "server")]
 mod loadtest;
+#[cfg(feature = "chain")]
+mod progress;
+#[cfg(feature = "chain")]
+mod recompute;
 mod run;
 #[cfg(feature = "server")]
 mod serve;
@@ -38,12 +44,16 @@ enum Command {
     Bench(bench::Args),
     /// List the backends and devices available here.
     Backends(backends::Args),
-    /// Read the inputs of the epoch that ran in a block from a node (format 2 case).
+    /// Read the inputs of the epoch that ran in a block (a format 2 case), or of every epoch
+    /// in a block range (history files), from a node.
     #[cfg(feature = "chain")]
     Fetch(fetch::Args),
     /// Recompute the epoch of a block and compare it with what the chain stored.
     #[cfg(feature = "chain")]
     Check(check::Args),
+    /// Recompute fetched history files on a backend and compare with what the chain stored.
+    #[cfg(feature = "chain")]
+    Recompute(recompute::Args),
     /// Run the gRPC daemon (cross-request batching).
     #[cfg(feature = "server")]
     Serve(serve::Args),
@@ -71,6 +81,8 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Fetch(a) => fetch::main(a),
         #[cfg(feature = "chain")]
         Command::Check(a) => check::main(a),
+        #[cfg(feature = "chain")]
+        Command::Recompute(a) => recompute::main(a),
         #[cfg(feature = "server")]
         Command::Serve(a) => serve::main(a).map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "server")]

@@ -46,22 +46,22 @@ pub fn compute(
         validator.copy_from_slice(fallback);
         combined_norm.copy_from_slice(fallback);
     }
-    let rao = I96F32::from_u64(rao);
-    let to_rao = |x: &[I32F32]| -> Vec<u64> {
-        x.iter()
-            .map(|&v| {
-                I96F32::from_i32f32(v)
-                    .saturating_mul(rao)
-                    .saturating_to_u64()
-            })
-            .collect()
-    };
+    let to_rao = |x: &[I32F32]| -> Vec<u64> { x.iter().map(|&v| in_rao(v, rao)).collect() };
     Emission {
         combined: to_rao(&combined_norm),
         server: to_rao(&server),
         validator: to_rao(&validator),
         combined_norm,
     }
+}
+
+/// A normalised share of `rao`, truncated: `I96F32(share) * I96F32(rao)` as u64
+/// (negative gives 0, overflow saturates). With `rao = 2^32` it returns the share's raw
+/// bits, which is how the emission of an epoch that already ran is inferred.
+pub fn in_rao(share: I32F32, rao: u64) -> u64 {
+    I96F32::from_i32f32(share)
+        .saturating_mul(I96F32::from_u64(rao))
+        .saturating_to_u64()
 }
 
 /// `vec_max_upscale_to_u16` (pruning scores before spec 365): scaled so the maximum reads

@@ -64,7 +64,8 @@ fn acc_u16(acc: u16, x: u16, w: u128) -> u16 {
     weighted_acc(acc as u64, x as u64, w, u16::MAX as u64) as u16
 }
 
-fn acc_u64(acc: u64, x: u64, w: u128) -> u64 {
+/// One fold step of a u64 term (emission): `acc + x * w` in U64F64, integer part.
+pub fn acc_u64(acc: u64, x: u64, w: u128) -> u64 {
     weighted_acc(acc, x, w, u64::MAX)
 }
 
@@ -254,7 +255,7 @@ impl Plan {
 
 /// Mechanism `k`'s rejection as its subnet's: stake overflow names the shared stake fields
 /// (every mechanism reads them), anything else the mechanism.
-fn mechanism_error(k: usize, e: InputError) -> SubnetError {
+pub(crate) fn mechanism_error(k: usize, e: InputError) -> SubnetError {
     match e {
         InputError::StakeOverflow { .. } => e.into(),
         source => SubnetError::Mechanism {
