@@ -252,3 +252,97 @@ async fn epochs_the_plan_misses_are_found() {
         count.1.load(Ordering::Relaxed)
     );
 }
+
+/// `yuma fetch --block` and `yuma check` through the command line: the fetched case runs,
+/// check passes on the stored outputs and fails naming a changed one, and a block without
+/// an epoch names the nearest epochs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_block_is_fetched_and_checked_from_the_command_line() {
+    let per = standin::stretch::periodic(NETUID, TEMPO, 9_000, 5, 16, 4);
+    let b = per.first + 10;
+    let dividends = st::DIVIDENDS.key(&[&NETUID.to_le_bytes()]);
+    let mut changed = per.clone();
+    {
+        use parity_scale_codec::{Decode, Encode};
+        let raw = changed.at[&dividends].clone().expect("stored");
+        let mut v = Vec::<u16>::decode(&mut &raw[..]).expect("u16s");
+        v[3] = v[3].wrapping_add(1);
+        changed.at.insert(dividends, Some(v.encode()));
+    }
+    let serve = |p: Periodic| async {
+        let mut chain = Chain::default();
+        chain.periodic = Some(Arc::new(p));
+        StandIn::start(chain, Duration::ZERO).await
+    };
+    let (good, bad) = (serve(per).await, serve(changed).await);
+    let dir = common::tmp_dir("one-block");
+    let case = dir.join("case.json");
+    let args = |url: &str, block: u64| {
+        vec![
+            "--node".to_string(),
+            url.to_string(),
+            "--netuid".into(),
+            NETUID.to_string(),
+            "--block".into(),
+            block.to_string(),
+        ]
+    };
+
+    let out = yuma()
+        .arg("fetch")
+        .args(args(&good.http, b))
+        .arg("--output")
+        .arg(&case)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = yuma()
+        .args(["run", "--input"])
+        .arg(&case)
+        .output()
+        .expect("runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let out = yuma()
+        .arg("check")
+        .args(args(&good.ws, b))
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.starts_with("PASS"), "{text}");
+
+    let out = yuma()
+        .arg("check")
+        .args(args(&bad.http, b))
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("FAIL") && text.contains("Dividends uid 3"),
+        "{text}"
+    );
+
+    let out = yuma()
+        .arg("check")
+        .args(args(&good.http, b + 3))
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!(
+            "no epoch of subnet {NETUID} ran in block {}",
+            b + 3
+        )) && err.contains(&format!("ran in block {b}")),
+        "{err}"
+    );
+}

@@ -13,6 +13,10 @@ use yuma::chain::{ChainError, Node, Retry};
 
 use super::progress::Bar;
 
+/// Records waiting for the writer: enough to keep it busy, few enough to keep memory
+/// small (a 256-uid record is about 1 MiB in memory).
+const WRITE_QUEUE: usize = 8;
+
 /// Where the records go: one file, or a directory with one file per subnet.
 enum Output {
     File(RecordWriter),
@@ -114,7 +118,7 @@ pub fn fetch_range(
     let reporter = Reporter(bar.bar().clone());
     // Serialising and compressing run beside the fetches; the bounded channel holds them
     // back when the disk is slower.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<EpochRecord>(jobs.max(1));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<EpochRecord>(WRITE_QUEUE);
     let writer = std::thread::spawn(move || -> anyhow::Result<()> {
         while let Some(r) = rx.blocking_recv() {
             out.write(&r)?;

@@ -32,7 +32,7 @@ pub struct Block {
 /// `first` to `last`, each on the same state: storage `before` at every other block, with
 /// `at` laid over it at epoch blocks, and the epoch counters kept as the chain keeps them.
 /// Blocks are made when asked for, so a range of any length costs no memory.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Periodic {
     /// The subnet.
     pub netuid: u16,
