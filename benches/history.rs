@@ -6,7 +6,6 @@
 //! Figures go to standard output; docs/benchmarks.md records them.
 
 #[path = "../tests/standin/mod.rs"]
-#[allow(dead_code)]
 mod standin;
 
 use std::collections::HashSet;
@@ -17,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use standin::{Chain, StandIn};
 use yuma::backend::{self, BackendKind};
-use yuma::chain::history::{self, Netuids, Progress};
+use yuma::chain::history::{self, Netuids, Progress, Range};
 use yuma::chain::records::{EpochRecord, RecordReader, RecordWriter};
 use yuma::chain::{Node, Retry};
 use yuma::model::subnet::AnyInput;
@@ -55,8 +54,10 @@ fn fetch(epochs: u64, latency: Duration, jobs: usize, file: &Path) -> (f64, f64)
     runtime.block_on(async {
         let per = standin::stretch::periodic(NETUID, 360, 4_000_000, epochs, 256, 64);
         let (from, to) = (per.first, per.last);
-        let mut chain = Chain::default();
-        chain.periodic = Some(Arc::new(per));
+        let chain = Chain {
+            periodic: Some(Arc::new(per)),
+            ..Chain::default()
+        };
         let standin = StandIn::start(chain, latency).await;
         let node = Arc::new(
             Node::connect(&standin.ws, Retry::default())
@@ -64,7 +65,7 @@ fn fetch(epochs: u64, latency: Duration, jobs: usize, file: &Path) -> (f64, f64)
                 .expect("connects"),
         );
         let (mut writer, _) = RecordWriter::open(file).expect("opens");
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<EpochRecord>(jobs);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<EpochRecord>(8);
         let write = std::thread::spawn(move || {
             while let Some(r) = rx.blocking_recv() {
                 writer.write(&r).expect("writes");
@@ -83,22 +84,19 @@ fn fetch(epochs: u64, latency: Duration, jobs: usize, file: &Path) -> (f64, f64)
             })
         };
         let t = Instant::now();
-        let summary = history::fetch_range(
-            node,
-            &Netuids::List(vec![NETUID]),
+        let range = Range {
+            netuids: Netuids::List(vec![NETUID]),
             from,
             to,
             jobs,
-            &HashSet::new(),
-            &Quiet,
-            |r| {
-                let tx = tx.clone();
-                async move {
-                    tx.send(r).await.expect("writer runs");
-                    Ok(())
-                }
-            },
-        )
+        };
+        let summary = history::fetch_range(node, &range, &HashSet::new(), &Quiet, |r| {
+            let tx = tx.clone();
+            async move {
+                tx.send(r).await.expect("writer runs");
+                Ok(())
+            }
+        })
         .await
         .expect("fetches");
         drop(tx);

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use standin::{Chain, Periodic, StandIn};
-use yuma::chain::history::{self, Netuids, Progress, is_epoch_block};
+use yuma::chain::history::{self, Netuids, Progress, Range, is_epoch_block};
 use yuma::chain::records::{EpochRecord, RecordReader};
 use yuma::chain::storage as st;
 use yuma::chain::{Node, Retry};
@@ -45,8 +45,10 @@ fn keys_in(path: &Path) -> Vec<(u16, u64)> {
 async fn a_range_is_fetched_resumed_and_recomputed() {
     let per = stretch();
     let (first, last) = (per.first, per.last);
-    let mut chain = Chain::default();
-    chain.periodic = Some(Arc::new(per));
+    let chain = Chain {
+        periodic: Some(Arc::new(per)),
+        ..Chain::default()
+    };
     let standin = StandIn::start(chain, Duration::from_millis(2)).await;
     let dir = common::tmp_dir("history");
     let file = dir.join("sn7.jsonl.zst");
@@ -217,8 +219,10 @@ async fn epochs_the_plan_misses_are_found() {
         Some(parity_scale_codec::Encode::encode(&6u16)),
     );
     let (first, last) = (per.first, per.last);
-    let mut chain = Chain::default();
-    chain.periodic = Some(Arc::new(per));
+    let chain = Chain {
+        periodic: Some(Arc::new(per)),
+        ..Chain::default()
+    };
     let standin = StandIn::start(chain, Duration::ZERO).await;
     let node = Arc::new(
         Node::connect(&standin.ws, Retry::default())
@@ -227,19 +231,16 @@ async fn epochs_the_plan_misses_are_found() {
     );
     let got = std::sync::Mutex::new(Vec::new());
     let count = Count(AtomicU64::new(0), AtomicU64::new(0));
-    let summary = history::fetch_range(
-        node,
-        &Netuids::All,
-        first - 2,
-        last,
-        4,
-        &HashSet::new(),
-        &count,
-        |r| {
-            got.lock().expect("lock").push(r.key());
-            async { Ok(()) }
-        },
-    )
+    let range = Range {
+        netuids: Netuids::All,
+        from: first - 2,
+        to: last,
+        jobs: 4,
+    };
+    let summary = history::fetch_range(node, &range, &HashSet::new(), &count, |r| {
+        got.lock().expect("lock").push(r.key());
+        async { Ok(()) }
+    })
     .await
     .expect("runs");
     let got: HashSet<_> = got.into_inner().expect("lock").into_iter().collect();
@@ -270,8 +271,10 @@ async fn one_block_is_fetched_and_checked_from_the_command_line() {
         changed.at.insert(dividends, Some(v.encode()));
     }
     let serve = |p: Periodic| async {
-        let mut chain = Chain::default();
-        chain.periodic = Some(Arc::new(p));
+        let chain = Chain {
+            periodic: Some(Arc::new(p)),
+            ..Chain::default()
+        };
         StandIn::start(chain, Duration::ZERO).await
     };
     let (good, bad) = (serve(per).await, serve(changed).await);

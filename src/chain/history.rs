@@ -157,16 +157,25 @@ async fn one(node: Arc<Node>, netuid: u16, block: u64) -> Result<Outcome> {
     }
 }
 
-/// Fetches every epoch of `netuids` in `from..=to`, at most `jobs` at once, handing each
-/// record to `sink` (which may wait: that holds the fetches back). Epochs in `done` are
-/// skipped. An epoch that fails after the client's retries is reported in the summary
-/// and the others go on.
+/// A block range of some subnets, and how many epochs to fetch at once.
+#[derive(Clone, Debug)]
+pub struct Range {
+    /// The subnets.
+    pub netuids: Netuids,
+    /// First block.
+    pub from: u64,
+    /// Last block.
+    pub to: u64,
+    /// Epochs fetched at once (at least 1).
+    pub jobs: usize,
+}
+
+/// Fetches every epoch of `range`, handing each record to `sink` (which may wait: that
+/// holds the fetches back). Epochs in `done` are skipped. An epoch that fails after the
+/// client's retries is reported in the summary and the others go on.
 pub async fn fetch_range<S, F>(
     node: Arc<Node>,
-    netuids: &Netuids,
-    from: u64,
-    to: u64,
-    jobs: usize,
+    range: &Range,
     done: &HashSet<(u16, u64)>,
     progress: &dyn Progress,
     mut sink: S,
@@ -175,12 +184,13 @@ where
     S: FnMut(EpochRecord) -> F,
     F: std::future::Future<Output = Result<()>>,
 {
+    let (from, to) = (range.from, range.to);
     if from > to {
         return Err(ChainError::Input(format!(
             "the range {from}..={to} is empty (--from is after --to)"
         )));
     }
-    let planned = plan(&node, netuids, from, to).await?;
+    let planned = plan(&node, &range.netuids, from, to).await?;
     let mut seen: HashSet<(u16, u64)> = HashSet::new();
     let mut queue: Vec<(u16, u64)> = Vec::new();
     for (netuid, blocks) in planned {
@@ -195,7 +205,7 @@ where
     progress.planned(queue.len() as u64);
     let mut summary = Summary::default();
     let mut running: JoinSet<(u16, u64, Result<Outcome>)> = JoinSet::new();
-    let jobs = jobs.max(1);
+    let jobs = range.jobs.max(1);
     loop {
         while running.len() < jobs {
             let Some((netuid, block)) = queue.pop() else {

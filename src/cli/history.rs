@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use yuma::chain::history::{self, Netuids, Progress};
+use yuma::chain::history::{self, Netuids, Progress, Range};
 use yuma::chain::records::{EpochRecord, RecordWriter};
 use yuma::chain::{ChainError, Node, Retry};
 
@@ -131,7 +131,13 @@ pub fn fetch_range(
         .context("starting the async runtime")?;
     let summary = runtime.block_on(async {
         let node = Arc::new(Node::connect(url, Retry::default()).await?);
-        history::fetch_range(node, netuids, from, to, jobs, &done, &reporter, |r| {
+        let range = Range {
+            netuids: netuids.clone(),
+            from,
+            to,
+            jobs,
+        };
+        history::fetch_range(node, &range, &done, &reporter, |r| {
             let tx = tx.clone();
             async move {
                 tx.send(r)
