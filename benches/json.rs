@@ -2,7 +2,9 @@
 //! (`EpochInput`/`EpochOutput`) and format 2 (`SubnetInput`/`SubnetOutput`, one mechanism)
 //! of the Yuma3 + liquid alpha subnet with 64 full validator rows and warm bonds, at 4,096
 //! and 256 uids, compact and pretty; and the 256-uid format 2 case line that a JSONL
-//! stream carries, read through `decode_case` and its output written compact.
+//! stream carries, read through `decode_case` and its output written compact. Each type is
+//! read and written by the hand-written reader and writer (`hand`) and by serde_json alone
+//! (`serde`), side by side.
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use serde::Serialize;
@@ -10,9 +12,10 @@ use serde::de::DeserializeOwned;
 use std::hint::black_box;
 use yuma::example::{Variant, realistic};
 use yuma::model::subnet::{CaseKind, SubnetCase, SubnetInput, SubnetOutput, decode_case};
-use yuma::model::{EpochInput, EpochOutput, decode};
+use yuma::model::{EpochInput, EpochOutput, FromJson, ToJson};
 
-/// Compact or pretty JSON, as `yuma run` (pretty) and a JSONL stream (compact) write it.
+/// Compact or pretty JSON by serde_json, as `yuma run` (pretty) and a JSONL stream
+/// (compact) write it.
 fn text<T: Serialize>(v: &T, pretty: bool) -> String {
     if pretty {
         serde_json::to_string_pretty(v).expect("serialises")
@@ -22,7 +25,7 @@ fn text<T: Serialize>(v: &T, pretty: bool) -> String {
 }
 
 /// Reads and writes `v` in both styles, throughput in bytes of its JSON text.
-fn read_write<T: Serialize + DeserializeOwned>(
+fn read_write<T: Serialize + DeserializeOwned + FromJson + ToJson>(
     g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
     what: &str,
     v: &T,
@@ -31,10 +34,16 @@ fn read_write<T: Serialize + DeserializeOwned>(
         let style = if pretty { "pretty" } else { "compact" };
         let json = text(v, pretty);
         g.throughput(Throughput::Bytes(json.len() as u64));
-        g.bench_function(format!("{what}_read/{style}"), |b| {
-            b.iter(|| decode::<T>(black_box(&json)).expect("decodes"))
+        g.bench_function(format!("{what}_read/{style}/hand"), |b| {
+            b.iter(|| T::from_json(black_box(&json)).expect("decodes"))
         });
-        g.bench_function(format!("{what}_write/{style}"), |b| {
+        g.bench_function(format!("{what}_read/{style}/serde"), |b| {
+            b.iter(|| serde_json::from_str::<T>(black_box(&json)).expect("decodes"))
+        });
+        g.bench_function(format!("{what}_write/{style}/hand"), |b| {
+            b.iter(|| black_box(v).to_json(pretty))
+        });
+        g.bench_function(format!("{what}_write/{style}/serde"), |b| {
             b.iter(|| text(black_box(v), pretty))
         });
     }
@@ -76,7 +85,7 @@ fn json(c: &mut Criterion) {
             let out_line = text(&subnet_out, false);
             g.throughput(Throughput::Bytes(out_line.len() as u64));
             g.bench_function("output_line_write", |b| {
-                b.iter(|| text(black_box(&subnet_out), false))
+                b.iter(|| black_box(&subnet_out).to_json(false))
             });
             g.finish();
         }

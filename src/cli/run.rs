@@ -10,7 +10,7 @@ use yuma::example::{default_example, example_subnet};
 use yuma::model::subnet::{
     AnyInput, AnyOutput, MAX_MECHANISMS, SubnetInput, SubnetOutput, decode_documents,
 };
-use yuma::model::{EpochInput, EpochOutput};
+use yuma::model::{EpochInput, EpochOutput, ToJson};
 
 /// Arguments of `yuma run`.
 #[derive(clap::Args)]
@@ -83,9 +83,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     }
     let t_encode = Instant::now();
     let json = if many {
-        serde_json::to_string_pretty(&outputs)?
+        outputs.to_json(true)
     } else {
-        serde_json::to_string_pretty(&outputs[0])?
+        outputs[0].to_json(true)
     };
     let t_write = Instant::now();
     match &args.output {
