@@ -46,9 +46,10 @@ pub fn json_input(data: &[u8]) {
     );
     if let Ok(case) = by_serde {
         let again = serde_json::to_string(&case).expect("a case encodes");
+        let pretty = serde_json::to_string_pretty(&case).expect("a case encodes");
         assert_eq!(
-            case.to_json(false),
-            again,
+            case.to_json(true),
+            pretty,
             "hand-written writer against serde_json's"
         );
         let back: Case = yuma::model::decode(&again).expect("an encoded case decodes");

@@ -1,16 +1,20 @@
-//! Hand-written JSON reader and writer of the model types (issue 12).
+//! Hand-written JSON reader and pretty writer of the model types (issue 12).
 //!
-//! serde_json, with serde_path_to_error naming the failing field, read the 4,096-uid
-//! Yuma3 + liquid alpha input at 69 MiB/s and wrote it pretty at 182 MiB/s; per element it
-//! tracks a path and goes through a visitor per number. Here a number is a few byte
-//! compares straight into the flat arrays (figures in docs/benchmarks.md, "JSON read and
-//! write (issue 12)", and benches/json.rs).
+//! Measured side by side with serde_json alone (benches/json.rs, docs/benchmarks.md "JSON
+//! read and write (issue 12)"): on the 4,096-uid Yuma3 + liquid alpha input this reader
+//! takes compact text at 501 MiB/s against serde_json's 166 (3.0×), pretty at 973 against
+//! 405 (2.4×), and the 256-uid types at 356–622 MiB/s against 134–422 (1.4–3.5×); the pretty
+//! writer, which `yuma run` uses, writes 490–1,428 MiB/s against 222–368 (1.8–5.5×). A
+//! number here is a few byte compares or a register computation, straight into or out of
+//! the flat arrays; serde goes through a visitor per number. Compact writing by hand
+//! measured 0.78–1.14× serde_json, so compact text is serde_json's.
 //!
 //! The reader takes exactly what serde's reader takes, or gives up ([`Bail`]) on anything
 //! else or unusual (an escape in a key, a missing optional field, `-0`, a bad value): then
 //! serde's reader reads the text again, so accepted values and error messages are serde's.
-//! The writer writes the bytes serde_json writes, compact or pretty (tested).
+//! The writer writes the bytes `serde_json::to_string_pretty` writes (tested).
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::subnet::{
@@ -27,12 +31,16 @@ pub trait FromJson: DeserializeOwned + sealed::Read {
     }
 }
 
-/// A model type with the hand-written JSON writer.
-pub trait ToJson: sealed::Write {
+/// A model type with the hand-written pretty JSON writer.
+pub trait ToJson: Serialize + sealed::Write {
     /// Encodes as JSON, compact or pretty: the bytes `serde_json::to_string` or
-    /// `to_string_pretty` write.
+    /// `to_string_pretty` write. Compact is serde_json's own: written by hand, it measured
+    /// 0.78–1.14× serde_json's speed (docs/benchmarks.md), so it stays serde_json's.
     fn to_json(&self, pretty: bool) -> String {
-        let mut w = Writer::new(pretty);
+        if !pretty {
+            return serde_json::to_string(self).expect("the model types always serialise");
+        }
+        let mut w = Writer::new();
         self.write(&mut w);
         String::from_utf8(w.out).expect("the writer writes ASCII and serde_json's strings")
     }
@@ -359,10 +367,9 @@ fn digit(b: &[u8], i: usize) -> Option<u64> {
     (d < 10).then_some(d as u64)
 }
 
-/// The JSON text being written, with the pretty printer's state.
+/// The pretty JSON text being written, with the pretty printer's state.
 pub struct Writer {
     out: Vec<u8>,
-    pretty: bool,
     depth: usize,
     /// No value written yet in the innermost open array or object.
     first: bool,
@@ -397,7 +404,7 @@ impl Piece {
 }
 
 /// Appends `bytes[..len]` as a copy of all `N` bytes (a fixed size, so inlined) and a cut:
-/// a variable-length copy per number is a memcpy call, 40 % of the compact write.
+/// a variable-length copy per number is a memcpy call (40 % of the write, profiled).
 #[inline]
 fn append_fixed<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], len: usize) {
     out.extend_from_slice(bytes);
@@ -406,7 +413,7 @@ fn append_fixed<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], len: usize) 
 
 /// `v`'s decimal digits as the little-endian bytes of a word, and their count: built in a
 /// register without a loop, as digits stored byte by byte and read back as a word stall
-/// the store buffer, and a division loop per digit took three quarters of the compact write.
+/// the store buffer, and a division loop per digit took three quarters of the write.
 #[inline]
 fn digits(v: u16) -> (u64, usize) {
     let v = v as u32;
@@ -429,27 +436,24 @@ fn digits(v: u16) -> (u64, usize) {
 const SPACES: &[u8; 64] = &[b' '; 64];
 
 impl Writer {
-    fn new(pretty: bool) -> Self {
+    fn new() -> Self {
         Self {
             out: Vec::new(),
-            pretty,
             depth: 0,
             first: true,
             num: itoa::Buffer::new(),
         }
     }
 
-    /// A new line at the current depth, when pretty.
+    /// A new line at the current depth.
     #[inline]
     fn newline(&mut self) {
-        if self.pretty {
-            self.out.push(b'\n');
-            let mut n = 2 * self.depth;
-            while n > 0 {
-                let k = n.min(SPACES.len());
-                self.out.extend_from_slice(&SPACES[..k]);
-                n -= k;
-            }
+        self.out.push(b'\n');
+        let mut n = 2 * self.depth;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            self.out.extend_from_slice(&SPACES[..k]);
+            n -= k;
         }
     }
 
@@ -484,8 +488,7 @@ impl Writer {
         self.sep();
         self.out.push(b'"');
         self.out.extend_from_slice(k.as_bytes());
-        self.out
-            .extend_from_slice(if self.pretty { b"\": " } else { b"\":" });
+        self.out.extend_from_slice(b"\": ");
     }
 
     #[inline]
@@ -654,18 +657,15 @@ impl Read for SparseMatrix {
 
 impl Write for SparseMatrix {
     fn write(&self, w: &mut Writer) {
-        // A pair takes 5 to 13 bytes compact, plus four indented new lines pretty.
-        let per_pair = if w.pretty { 32 + 8 * w.depth } else { 12 };
-        w.out.reserve(self.nnz() * per_pair + self.rows() * 4);
+        // A pair takes 5 to 13 bytes and four indented new lines.
+        w.out
+            .reserve(self.nnz() * (32 + 8 * w.depth) + self.rows() * 4 * (w.depth + 1));
         w.open(b'[');
         // Rows, pairs and numbers sit zero, one and two levels inside the matrix: the
         // bytes around a pair's two numbers are built once, not per pair.
         let indent = |extra: usize| -> Vec<u8> {
-            let mut v = Vec::new();
-            if w.pretty {
-                v.push(b'\n');
-                v.resize(1 + 2 * (w.depth + extra), b' ');
-            }
+            let mut v = vec![b'\n'];
+            v.resize(1 + 2 * (w.depth + extra), b' ');
             v
         };
         let (row_line, pair, num) = (indent(0), indent(1), indent(2));
@@ -706,19 +706,12 @@ impl Write for SparseMatrix {
                         out.extend_from_slice(&pair);
                         out.push(b']');
                     }
-                    Some(((open, mid), close)) if w.pretty => {
+                    Some(((open, mid), close)) => {
                         open.append(&mut out);
                         append_fixed(&mut out, &cw.to_le_bytes(), cl);
                         mid.append(&mut out);
                         append_fixed(&mut out, &vw.to_le_bytes(), vl);
                         close.append(&mut out);
-                    }
-                    Some(_) => {
-                        // `[c,` and `v]` in two words.
-                        let head = b'[' as u64 | cw << 8 | (b',' as u64) << (8 * (1 + cl));
-                        append_fixed(&mut out, &head.to_le_bytes(), 2 + cl);
-                        let tail = vw | (b']' as u64) << (8 * vl);
-                        append_fixed(&mut out, &tail.to_le_bytes(), 1 + vl);
                     }
                 }
             }
@@ -1059,14 +1052,13 @@ impl ToJson for SubnetInput {}
 impl ToJson for SubnetOutput {}
 impl ToJson for SubnetCase {}
 impl ToJson for AnyOutput {}
-impl<T: Write> ToJson for Vec<T> {}
+impl<T: Write + Serialize> ToJson for Vec<T> {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::example::{Variant, realistic};
     use crate::model::subnet::{AnyCase, decode_case};
-    use serde::Serialize;
     use std::path::{Path, PathBuf};
 
     /// Every `.json` file under the repository's conformance directory.
@@ -1090,13 +1082,8 @@ mod tests {
         out
     }
 
-    /// The hand-written writer writes serde_json's bytes, compact and pretty.
-    fn same_bytes<T: ToJson + Serialize>(v: &T, what: &str) {
-        assert_eq!(
-            v.to_json(false),
-            serde_json::to_string(v).unwrap(),
-            "{what} compact"
-        );
+    /// The hand-written writer writes serde_json's pretty bytes.
+    fn same_bytes<T: ToJson>(v: &T, what: &str) {
         assert_eq!(
             v.to_json(true),
             serde_json::to_string_pretty(v).unwrap(),
