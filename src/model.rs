@@ -7,7 +7,10 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
+mod json;
 pub mod subnet;
+
+pub use json::{FromJson, ToJson};
 
 /// Sparse u16 matrix in CSR form, rows kept in storage order (unsorted rows, explicit
 /// zeros and column uids >= n are all preserved).
@@ -353,11 +356,6 @@ pub enum InputError {
 }
 
 impl EpochInput {
-    /// Decodes one input from JSON, naming the offending field on failure.
-    pub fn from_json(text: &str) -> Result<Self, InputError> {
-        decode(text)
-    }
-
     /// Checks shapes and ranges, naming the field and uid of the first problem.
     ///
     /// Everything the chain can hold is accepted: unsorted rows, explicit zeros and column
@@ -436,6 +434,10 @@ fn ascending<T: Copy>(x: &[T], ok: impl Fn(T, T) -> bool) -> bool {
 
 /// Decodes any serde type from JSON with the failing path in the error.
 pub fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, InputError> {
+    // Tracking the path costs about half the read; only a failed read needs it.
+    if let Ok(v) = serde_json::from_str(text) {
+        return Ok(v);
+    }
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| InputError::Json {
         path: e.path().to_string(),

@@ -11,7 +11,7 @@ use prost::bytes::{Buf, Bytes};
 use yuma::epoch::mechanisms::run_subnet_with;
 use yuma::epoch::{Layout, run_epoch_with};
 use yuma::model::subnet::AnyInput;
-use yuma::model::{Case, EpochInput, SparseMatrix};
+use yuma::model::{Case, EpochInput, FromJson, SparseMatrix, ToJson};
 use yuma::server::proto::{self, MatrixForm};
 use yuma::server::{auth, codec, grpc_timeout, pb};
 
@@ -19,15 +19,39 @@ use yuma::server::{auth, codec, grpc_timeout, pb};
 const RUN_MAX_N: u16 = 256;
 
 /// The JSON input decoder, as `yuma run --input` reads a file (`decode_documents`): a
-/// format 1 or 2 input, a case, or an array of them. What decodes must survive a JSON round trip unchanged, and what
+/// format 1 or 2 input, a case, or an array of them. The hand-written reader and writer
+/// must agree with serde's, what decodes must survive a JSON round trip unchanged, and what
 /// validates must run in both layouts with the same answer.
 pub fn json_input(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    // `yuma verify` reads whole cases.
-    if let Ok(case) = yuma::model::decode::<Case>(text) {
+    // `yuma verify` reads whole cases. The hand-written reader and writer agree with serde's
+    // on every text: the same value or the same error, the same bytes.
+    let fields = |c: &Case| {
+        (
+            c.format,
+            c.name.clone(),
+            c.description.clone(),
+            c.input.clone(),
+            c.output.clone(),
+        )
+    };
+    let by_serde = yuma::model::decode::<Case>(text);
+    let by_hand = Case::from_json(text);
+    assert_eq!(
+        by_hand.as_ref().map(fields),
+        by_serde.as_ref().map(fields),
+        "hand-written reader against serde's"
+    );
+    if let Ok(case) = by_serde {
         let again = serde_json::to_string(&case).expect("a case encodes");
+        let pretty = serde_json::to_string_pretty(&case).expect("a case encodes");
+        assert_eq!(
+            case.to_json(true),
+            pretty,
+            "hand-written writer against serde_json's"
+        );
         let back: Case = yuma::model::decode(&again).expect("an encoded case decodes");
         assert_eq!(back.input, case.input, "case input JSON round trip");
         assert_eq!(back.output, case.output, "case output JSON round trip");

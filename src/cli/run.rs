@@ -10,7 +10,7 @@ use yuma::example::{default_example, example_subnet};
 use yuma::model::subnet::{
     AnyInput, AnyOutput, MAX_MECHANISMS, SubnetInput, SubnetOutput, decode_documents,
 };
-use yuma::model::{EpochInput, EpochOutput};
+use yuma::model::{EpochInput, EpochOutput, ToJson};
 
 /// Arguments of `yuma run`.
 #[derive(clap::Args)]
@@ -42,10 +42,13 @@ pub struct Args {
 
 /// Runs `yuma run`.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
+    let t_read = Instant::now();
+    let mut t_decode = t_read;
     let (inputs, many): (Vec<AnyInput>, bool) = match &args.input {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
+            t_decode = Instant::now();
             let (cases, many) =
                 decode_documents(&text).with_context(|| format!("reading {}", path.display()))?;
             (cases.into_iter().map(|c| c.into_parts().0).collect(), many)
@@ -55,6 +58,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             None => (vec![AnyInput::Epoch(default_example())], false),
         },
     };
+    let t_decoded = Instant::now();
     let summary_of =
         (args.example && !args.json && args.output.is_none()).then(|| inputs[0].clone());
     let backend = backend::open_with(args.backend, args.cpu_fallback)?;
@@ -77,16 +81,28 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let t_encode = Instant::now();
     let json = if many {
-        serde_json::to_string_pretty(&outputs)?
+        outputs.to_json(true)
     } else {
-        serde_json::to_string_pretty(&outputs[0])?
+        outputs[0].to_json(true)
     };
+    let t_write = Instant::now();
     match &args.output {
         Some(path) => std::fs::write(path, json + "\n")
             .with_context(|| format!("writing {}", path.display()))?,
         None => println!("{json}"),
     }
+    // Where the time goes (RUST_LOG=yuma::cli::run=debug): JSON against the epoch itself.
+    let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+    tracing::debug!(
+        read_ms = ms(t_read, t_decode),
+        decode_ms = ms(t_decode, t_decoded),
+        epoch_ms = elapsed.as_secs_f64() * 1e3,
+        encode_ms = ms(t_encode, t_write),
+        write_ms = ms(t_write, Instant::now()),
+        "yuma run timings"
+    );
     Ok(ExitCode::SUCCESS)
 }
 

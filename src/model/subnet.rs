@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use thiserror::Error;
 
+use super::json::sealed::Read;
+use super::json::{Bail, Reader, read_whole};
 use super::{
     Case, EpochInput, EpochOutput, InputError, Mismatch, SparseMatrix, check_matrix, decode,
     first_diff, opt_diff, opt_u64_vec, u64_str, u64_vec,
@@ -225,11 +227,6 @@ pub enum SubnetError {
 }
 
 impl SubnetInput {
-    /// Decodes one subnet input from JSON, naming the offending field on failure.
-    pub fn from_json(text: &str) -> Result<Self, InputError> {
-        decode(text)
-    }
-
     /// Checks the mechanism count, the split and every array's length, naming the
     /// mechanism, field and uid of the first problem. What the chain stores (unsorted
     /// rows, explicit zeros, column uids >= n) is accepted.
@@ -632,6 +629,56 @@ struct FormatOnly {
 /// bare input has no `format`; it is format 2 when it has `mechanisms`). A bare input
 /// becomes a case without expected output.
 pub fn decode_case(text: &str) -> Result<AnyCase, SubnetError> {
+    read_whole(text).or_else(|Bail| decode_case_by_serde(text))
+}
+
+impl Read for AnyCase {
+    /// What [`decode_case`] decodes, by the fast reader: a case whose first key is
+    /// `format`, else a bare format 1 input, else a bare format 2 input. Whatever it reads
+    /// is what serde's reader would (the formats' keys tell them apart); the rest gives up.
+    fn read(r: &mut Reader<'_>) -> Result<Self, Bail> {
+        let start = r.pos();
+        let format = match r.first_key() {
+            Ok("format") => Some(read_format(r)?),
+            _ => None,
+        };
+        r.seek(start);
+        match format {
+            Some(1) => Ok(AnyCase::Epoch(Case::read(r)?)),
+            Some(2) => Ok(AnyCase::Subnet(SubnetCase::read(r)?)),
+            Some(_) => Err(Bail),
+            None => match EpochInput::read(r) {
+                Ok(input) => Ok(AnyCase::Epoch(Case {
+                    format: 1,
+                    name: String::new(),
+                    description: String::new(),
+                    input,
+                    output: None,
+                })),
+                Err(Bail) => {
+                    r.seek(start);
+                    Ok(AnyCase::Subnet(SubnetCase {
+                        format: 2,
+                        kind: CaseKind::Subnet,
+                        name: String::new(),
+                        description: String::new(),
+                        input: SubnetInput::read(r)?,
+                        output: None,
+                    }))
+                }
+            },
+        }
+    }
+}
+
+/// The value of a `format` key just read.
+fn read_format(r: &mut Reader<'_>) -> Result<u32, Bail> {
+    r.eat(b':')?;
+    u32::read(r)
+}
+
+/// [`decode_case`] by serde's reader alone: slower, and names the failing field.
+fn decode_case_by_serde(text: &str) -> Result<AnyCase, SubnetError> {
     let probe: Probe = decode(text)?;
     if probe.format.is_none() {
         return Ok(if probe.mechanisms.is_some() {
@@ -681,6 +728,9 @@ pub fn decode_documents(text: &str) -> Result<(Vec<AnyCase>, bool), DocumentErro
     };
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
+        if let Ok(cases) = read_whole(text) {
+            return Ok((cases, true));
+        }
         let items: Vec<Box<RawValue>> = decode(text).map_err(|e| at_document(e.into()))?;
         let cases = items
             .iter()
