@@ -190,7 +190,7 @@ async fn a_range_is_fetched_resumed_and_recomputed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("bad.jsonl: record 2: at `input.tempo`"),
+        err.contains("bad.jsonl: record 2: in `input`") && err.contains("`tempo`"),
         "{err}"
     );
 }

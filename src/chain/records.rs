@@ -15,6 +15,7 @@ use thiserror::Error;
 use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer};
 
 use super::snapshot::StoredOutputs;
+use crate::model::FromJson;
 use crate::model::subnet::{CaseKind, SubnetInput};
 
 /// Records per zstd frame at most: a stop loses at most this many fetched epochs.
@@ -367,19 +368,43 @@ impl RecordReader {
     }
 }
 
+/// A record with its input still text, for the model's fast reader.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Parts<'a> {
+    format: u32,
+    kind: CaseKind,
+    name: String,
+    #[serde(borrow)]
+    input: &'a serde_json::value::RawValue,
+    chain: ChainFacts,
+}
+
 /// Decodes record `line` of `path`; a bad record's error names the field's path.
 pub fn decode_record(path: &Path, line: u64, bytes: &[u8]) -> Result<EpochRecord, RecordError> {
-    // The fast decode first; the path-tracking one only to explain a failure.
-    serde_json::from_slice(bytes).map_err(|_| {
+    let bad = |reason: String| RecordError::Bad {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    // The fast decode first (the input, the bulk, through the model's own reader); the
+    // path-tracking one only to explain a failure.
+    let parts = serde_json::from_slice::<Parts>(bytes).map_err(|_| {
         let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let reason = match serde_path_to_error::deserialize::<_, EpochRecord>(de) {
-            Err(e) => format!("at `{}`: {}", e.path(), e.inner()),
-            Ok(_) => "does not decode".to_string(),
-        };
-        RecordError::Bad {
-            path: path.to_path_buf(),
-            line,
-            reason,
-        }
+        bad(
+            match serde_path_to_error::deserialize::<_, EpochRecord>(de) {
+                Err(e) => format!("at `{}`: {}", e.path(), e.inner()),
+                Ok(_) => "does not decode".to_string(),
+            },
+        )
+    })?;
+    let input =
+        SubnetInput::from_json(parts.input.get()).map_err(|e| bad(format!("in `input`: {e}")))?;
+    Ok(EpochRecord {
+        format: parts.format,
+        kind: parts.kind,
+        name: parts.name,
+        input,
+        chain: parts.chain,
     })
 }
