@@ -16,7 +16,7 @@ use parity_scale_codec::{Decode, Encode};
 
 use standin::{Chain, StandIn, encode};
 use yuma::chain::check::{compare, infer_emission};
-use yuma::chain::snapshot::{self, read_inputs, read_outputs};
+use yuma::chain::snapshot::{self, StoredOutputs, read_inputs, read_outputs};
 use yuma::chain::storage::{self as st, storage_index};
 use yuma::chain::{ChainError, Node, Retry};
 use yuma::epoch::mechanisms::{combine, run_subnet};
@@ -56,6 +56,28 @@ fn cases() -> Vec<(String, SubnetInput, SubnetOutput)> {
         }
     }
     out
+}
+
+/// Asserts that the stored outputs match the case's outputs and the recomputation of
+/// its input; returns the recomputation.
+fn checks_clean(
+    name: &str,
+    stored: &StoredOutputs,
+    input: &SubnetInput,
+    output: &SubnetOutput,
+) -> SubnetOutput {
+    assert_eq!(
+        compare(stored, output),
+        vec![],
+        "{name}: case outputs do not check clean"
+    );
+    let computed = run_subnet(input).expect("runs");
+    assert_eq!(
+        compare(stored, &computed),
+        vec![],
+        "{name}: recomputation differs"
+    );
+    computed
 }
 
 fn quick() -> Retry {
@@ -213,17 +235,7 @@ async fn fetch_returns_every_case_input_and_check_passes_and_catches_one_unit() 
         let stored = read_outputs(&node, NETUID, input.n, input.mechanisms.len(), spec, &at)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            compare(&stored, &output),
-            vec![],
-            "{name}: case outputs do not check clean"
-        );
-        let computed = run_subnet(&input).expect("runs");
-        assert_eq!(
-            compare(&stored, &computed),
-            vec![],
-            "{name}: recomputation differs"
-        );
+        let computed = checks_clean(&name, &stored, &input, &output);
 
         // The inferred emission reproduces the stored Emission.
         match infer_emission(&state.input, &stored.emission).expect("runs") {
@@ -519,17 +531,7 @@ async fn era_cases_fetch_and_check_in_their_runtime_layout() {
             !(320..323).contains(&spec),
             "{name}: StakeWeight read"
         );
-        assert_eq!(
-            compare(&stored, &output),
-            vec![],
-            "{name}: case outputs do not check clean"
-        );
-        let computed = run_subnet(&input).expect("runs");
-        assert_eq!(
-            compare(&stored, &computed),
-            vec![],
-            "{name}: recomputation differs"
-        );
+        let computed = checks_clean(&name, &stored, &input, &output);
 
         if input.n == 0 {
             continue;

@@ -62,8 +62,7 @@ impl Periodic {
         if number < self.first {
             return (self.first.saturating_sub(self.period()), 0);
         }
-        let k = ((number.min(self.last) - self.first) / self.period())
-            .min((self.last - self.first) / self.period());
+        let k = (number.min(self.last) - self.first) / self.period();
         (self.first + k * self.period(), k + 1)
     }
 
